@@ -1,0 +1,127 @@
+"""The one error shape of the API: RFC 9457 problem details.
+
+Every error under /api/ is a JSON object with `type`, `title`, `status`, a
+machine-readable `code`, a human `detail` and, for invalid input, `errors` keyed
+by field name. DRF's exceptions go through `api_exception_handler`; Django's own
+404 and 500 pages become the same shape for /api/ paths.
+"""
+
+from http import HTTPStatus
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from django.views import defaults
+from drf_spectacular.openapi import AutoSchema
+from rest_framework import exceptions, serializers
+from rest_framework.views import exception_handler as drf_exception_handler
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+def problem(status: int, *, code: str, detail: str, errors=None) -> dict:
+    """Return the body of an error response."""
+    body = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "code": code,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
+
+def api_exception_handler(exc, context):
+    """DRF exception handler: DRF's status and headers, our body."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # Unexpected: Django logs it and `server_error` answers 500.
+    if isinstance(exc, exceptions.ValidationError):
+        errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = problem(
+            response.status_code, code="invalid", detail="Invalid input.", errors=errors
+        )
+    else:
+        detail = getattr(exc, "detail", str(exc))
+        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        response.data = problem(response.status_code, code=code, detail=str(detail))
+    renderer = getattr(context["request"], "accepted_renderer", None)
+    if renderer is None or renderer.format == "json":
+        response.content_type = PROBLEM_CONTENT_TYPE
+    return response
+
+
+def problem_response(status: int, *, code: str, detail: str) -> JsonResponse:
+    return JsonResponse(
+        problem(status, code=code, detail=detail), status=status, content_type=PROBLEM_CONTENT_TYPE
+    )
+
+
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    """Any path under /api/ that no route matches."""
+    return problem_response(404, code="not_found", detail="No API route matches this path.")
+
+
+def page_not_found(request, exception):
+    if request.path.startswith("/api/"):
+        return api_not_found(request)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        return problem_response(500, code="server_error", detail="An unexpected error occurred.")
+    return defaults.server_error(request)
+
+
+class ProblemSerializer(serializers.Serializer):
+    """RFC 9457 problem details, as every API error returns them."""
+
+    type = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    code = serializers.CharField(help_text="Machine-readable error code.")
+    detail = serializers.CharField(help_text="Human-readable explanation.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Present on 400: messages keyed by field name.",
+    )
+
+
+class ProblemAutoSchema(AutoSchema):
+    """drf-spectacular schema that documents each operation's error responses."""
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return None
+        problem_ref = self.resolve_serializer(ProblemSerializer, "response").ref
+        for status in self._error_statuses(path, method):
+            operation["responses"].setdefault(
+                str(status),
+                {
+                    "description": HTTPStatus(status).phrase,
+                    "content": {PROBLEM_CONTENT_TYPE: {"schema": problem_ref}},
+                },
+            )
+        return operation
+
+    def _error_statuses(self, path: str, method: str) -> list[int]:
+        statuses = [HTTPStatus.INTERNAL_SERVER_ERROR]
+        if "{" in path or self.view.action == "list":
+            statuses.append(HTTPStatus.NOT_FOUND)  # unknown id, or a page past the end
+        if method in ("POST", "PUT", "PATCH", "DELETE"):
+            statuses += [HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN]
+        if method in ("POST", "PUT", "PATCH"):
+            statuses += [
+                HTTPStatus.BAD_REQUEST,
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            ]
+        return sorted(set(statuses))

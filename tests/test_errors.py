@@ -1,0 +1,121 @@
+"""Bad input gets a clear JSON error in one shape, never a 500 or HTML, and loses nothing."""
+
+from http import HTTPStatus
+
+import pytest
+from django.test import override_settings
+
+from items.models import Item
+
+pytestmark = pytest.mark.django_db
+
+LIST_URL = "/api/items/"
+
+
+def assert_problem(response, status: HTTPStatus, code: str) -> dict:
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status
+    assert body["title"] == status.phrase
+    assert body["code"] == code
+    assert body["detail"]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("payload", "bad_fields"),
+    [
+        ({}, {"name", "price"}),
+        ({"name": "   ", "price": "1.00"}, {"name"}),
+        ({"name": "x" * 201, "price": "1.00"}, {"name"}),
+        ({"name": "ok", "price": "-0.01"}, {"price"}),
+        ({"name": "ok", "price": "100000000.00"}, {"price"}),
+        ({"name": "ok", "price": "1.234"}, {"price"}),
+        ({"name": "ok", "price": "abc"}, {"price"}),
+        ({"name": "ok", "price": "1.00", "quantity": -1}, {"quantity"}),
+        ({"name": "ok", "price": "1.00", "quantity": "many"}, {"quantity"}),
+        ({"name": None, "price": None}, {"name", "price"}),
+    ],
+)
+def test_invalid_fields_get_400_keyed_by_field(auth_client, payload, bad_fields):
+    response = auth_client.post(LIST_URL, payload, format="json")
+
+    body = assert_problem(response, HTTPStatus.BAD_REQUEST, "invalid")
+    assert set(body["errors"]) == bad_fields
+    assert not Item.objects.exists()
+
+
+def test_a_json_array_body_is_400(auth_client):
+    response = auth_client.post(LIST_URL, "[1, 2]", content_type="application/json")
+
+    body = assert_problem(response, HTTPStatus.BAD_REQUEST, "invalid")
+    assert "non_field_errors" in body["errors"]
+
+
+def test_malformed_json_is_400(auth_client):
+    response = auth_client.post(LIST_URL, '{"name": "x",', content_type="application/json")
+
+    assert_problem(response, HTTPStatus.BAD_REQUEST, "parse_error")
+    assert not Item.objects.exists()
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "multipart/form-data"])
+def test_unsupported_content_type_is_415(auth_client, content_type):
+    response = auth_client.generic("POST", LIST_URL, b"name=x", content_type=content_type)
+
+    assert_problem(response, HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+
+
+@override_settings(API_MAX_BODY_BYTES=1024)
+def test_a_body_over_the_limit_is_413(auth_client):
+    payload = f'{{"name": "big", "price": "1.00", "description": "{"x" * 2000}"}}'
+
+    response = auth_client.post(LIST_URL, payload, content_type="application/json")
+
+    assert_problem(response, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request_too_large")
+    assert not Item.objects.exists()
+
+
+@override_settings(API_MAX_BODY_BYTES=1024)
+def test_a_body_just_under_the_limit_is_accepted(auth_client):
+    payload = f'{{"name": "ok", "price": "1.00", "description": "{"x" * 900}"}}'
+
+    response = auth_client.post(LIST_URL, payload, content_type="application/json")
+
+    assert response.status_code == HTTPStatus.CREATED
+
+
+def test_a_wrong_method_is_405(auth_client, item):
+    response = auth_client.delete(LIST_URL)
+
+    assert_problem(response, HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed")
+    assert "GET" in response["Allow"]
+
+
+@pytest.mark.parametrize("path", ["/api/nothing-here/", "/api/items/1/extra/", "/api/items/abc/"])
+def test_unknown_api_routes_are_404_json(api_client, path):
+    assert_problem(api_client.get(path), HTTPStatus.NOT_FOUND, "not_found")
+
+
+def test_an_absent_item_is_404_json(api_client):
+    assert_problem(api_client.get("/api/items/987654/"), HTTPStatus.NOT_FOUND, "not_found")
+
+
+def test_an_id_beyond_bigint_is_404_not_500(api_client):
+    assert_problem(api_client.get(f"/api/items/{2**70}/"), HTTPStatus.NOT_FOUND, "not_found")
+
+
+def test_an_unexpected_error_is_a_500_problem(auth_client, monkeypatch):
+    from items.views import ItemViewSet
+
+    def explode(self, *args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ItemViewSet, "list", explode)
+    auth_client.raise_request_exception = False
+
+    response = auth_client.get(LIST_URL)
+
+    assert_problem(response, HTTPStatus.INTERNAL_SERVER_ERROR, "server_error")
+    assert "boom" not in response.content.decode()

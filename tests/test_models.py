@@ -1,0 +1,72 @@
+"""Item invariants held by the model and the database."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError
+
+from items.models import Item, VersionMismatch
+from tests.factories import ItemFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_new_item_starts_at_version_1():
+    assert ItemFactory().version == 1
+
+
+def test_every_save_bumps_the_version():
+    item = ItemFactory()
+    item.save()
+    item.quantity = 9
+    item.save(update_fields=["quantity"])
+
+    item.refresh_from_db()
+    assert (item.version, item.quantity) == (3, 9)
+
+
+def test_a_save_from_a_stale_copy_still_gets_a_fresh_version():
+    item = ItemFactory()
+    stale = Item.objects.get(pk=item.pk)
+    item.save()
+
+    stale.save()
+
+    assert stale.version == 3
+
+
+def test_save_with_the_wrong_expected_version_changes_nothing():
+    item = ItemFactory(name="before")
+    item.name = "after"
+
+    with pytest.raises(VersionMismatch) as raised:
+        item.save(expected_version=7)
+
+    assert raised.value.current_version == 1
+    assert Item.objects.values_list("name", "version").get() == ("before", 1)
+
+
+def test_queryset_update_bumps_versions_and_updated_at():
+    first, second = ItemFactory.create_batch(2)
+
+    Item.objects.filter(pk=first.pk).update(quantity=100)
+
+    first_after = Item.objects.get(pk=first.pk)
+    assert (first_after.version, first_after.quantity) == (2, 100)
+    assert first_after.updated_at > first.updated_at
+    assert Item.objects.get(pk=second.pk).version == 1
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"price": Decimal("-1")},
+        {"quantity": -1},
+        {"name": ""},
+    ],
+)
+def test_the_database_rejects_invalid_rows_that_skip_validation(values):
+    item = ItemFactory()
+
+    with pytest.raises(IntegrityError):
+        Item.objects.filter(pk=item.pk).update(**values)
