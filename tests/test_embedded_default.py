@@ -117,7 +117,15 @@ def test_settings_choose_sqlite_and_the_in_process_cache(embedded_env):
 
 
 def test_the_readme_curl_session_works_without_servers(server, embedded_env):
-    manage(embedded_env, "createsuperuser", "--noinput", "--username", "admin", "--email", "admin@example.com")
+    manage(
+        embedded_env,
+        "createsuperuser",
+        "--noinput",
+        "--username",
+        "admin",
+        "--email",
+        "admin@example.com",
+    )
     token = manage(embedded_env, "drf_create_token", "admin").split()[2]
     items = f"{server}/api/items/"
 
