@@ -43,7 +43,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "items",
+    "items.apps.ItemsConfig",
 ]
 
 MIDDLEWARE = [
@@ -84,6 +84,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # REDIS_URL (or REDIS_HOST and friends) selects django-redis; unset, an
 # in-process cache, so `make run` needs no server.
 CACHES = {"default": cache_config(env)}
+
+# The read cache's protocol (backend/cache.py); seconds unless named otherwise.
+CACHE_ENABLED = env.bool("CACHE_ENABLED", default=True)
+CACHE_TTL = env.float("CACHE_TTL", default=300)
+CACHE_NEGATIVE_TTL = env.float("CACHE_NEGATIVE_TTL", default=30)
+# Must exceed the longest gap between a read's load and its fill that the
+# service tolerates; slower fills are dropped rather than trusted.
+CACHE_TOMBSTONE_TTL = env.float("CACHE_TOMBSTONE_TTL", default=10)
+CACHE_LOCK_WAIT = env.float("CACHE_LOCK_WAIT", default=0.1)
+CACHE_BREAKER_THRESHOLD = env.int("CACHE_BREAKER_THRESHOLD", default=3)
+CACHE_BREAKER_COOLDOWN = env.float("CACHE_BREAKER_COOLDOWN", default=5)
 
 # --- Auth and i18n --------------------------------------------------------------
 

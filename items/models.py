@@ -3,6 +3,7 @@ from decimal import Decimal
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import F, Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 MAX_PRICE = Decimal("99999999.99")
@@ -16,12 +17,61 @@ class VersionMismatch(Exception):
         self.current_version = current_version
 
 
+# Bulk writes send no post_save; these carry what they changed, after commit.
+# Arguments: `versions`, a list of (item id, committed version) pairs.
+items_bulk_changed = Signal()
+
+
 class ItemQuerySet(models.QuerySet):
+    """Bulk writes that keep Item's invariants: versions bump, the cache hears of it."""
+
     def update(self, **kwargs) -> int:
-        """Bulk update that, like `Item.save()`, bumps `version` and `updated_at`."""
+        """Update the matching rows, bumping `version` and `updated_at` like `save()`."""
         kwargs.setdefault("version", F("version") + 1)
         kwargs.setdefault("updated_at", timezone.now())
-        return super().update(**kwargs)
+        with transaction.atomic(using=self.db):
+            ids = list(self.select_for_update().values_list("pk", flat=True))
+            # Exactly the locked rows: a row that starts matching meanwhile is not
+            # touched, so none changes without being announced.
+            count = models.QuerySet.update(self.model.objects.filter(pk__in=ids), **kwargs)
+            self._announce_after_commit(ids)
+        return count
+
+    def bulk_create(self, objs, *args, **kwargs) -> list:
+        """Create the rows, so that cached "no such item" entries for their ids go."""
+        with transaction.atomic(using=self.db):
+            created = super().bulk_create(objs, *args, **kwargs)
+            self._announce_after_commit([obj.pk for obj in created if obj.pk is not None])
+        return created
+
+    def bulk_update(self, objs, fields, *args, **kwargs) -> int:
+        """Update the given fields of `objs`, bumping each one's version."""
+        objs = list(objs)
+        for obj in objs:
+            obj.version = F("version") + 1
+            obj.updated_at = timezone.now()
+        fields = [*fields, "version", "updated_at"]
+        with transaction.atomic(using=self.db):
+            count = super().bulk_update(objs, fields, *args, **kwargs)
+            versions = self._announce_after_commit([obj.pk for obj in objs])
+        for obj in objs:
+            obj.version = versions.get(obj.pk, obj.version)
+        return count
+
+    def _announce_after_commit(self, ids: list[int]) -> dict[int, int]:
+        """Send `items_bulk_changed` once the transaction commits; return the versions.
+
+        The versions are read inside the transaction, after the write, with the
+        rows still locked: they are exactly the ones that will commit.
+        """
+        if not ids:
+            return {}
+        versions = dict(self.model._base_manager.filter(pk__in=ids).values_list("pk", "version"))
+        transaction.on_commit(
+            lambda: items_bulk_changed.send(sender=self.model, versions=list(versions.items())),
+            using=self.db,
+        )
+        return versions
 
 
 class Item(models.Model):

@@ -1,11 +1,13 @@
 import os
 import socket
+import uuid
 from urllib.parse import urlsplit
 
 import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from items.cache import item_cache
 from tests.factories import ItemFactory, UserFactory
 
 
@@ -34,6 +36,19 @@ def pytest_sessionstart(session):
                 f"running server (see README: Running against PostgreSQL and Redis).",
                 returncode=3,
             )
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(settings):
+    """A fresh key prefix per test: no test sees another's entries, and query
+    counts can be asserted against the real Redis."""
+    settings.CACHES = {
+        alias: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex[:12]}"}
+        for alias, config in settings.CACHES.items()
+    }
+    item_cache.reset()
+    yield
+    item_cache.reset()
 
 
 @pytest.fixture

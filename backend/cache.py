@@ -1,0 +1,448 @@
+"""A read-through cache that never serves a value older than a committed write.
+
+The engine knows nothing of items: it stores opaque payloads under a namespace,
+each tagged with the version of the row it was rendered from.
+
+- Fills are compare-and-set on that version: a fill loses to any newer version
+  or tombstone already stored, so a reader that loaded a row before a write
+  committed cannot put the old row back (the stale-fill race).
+- Invalidation leaves a short-lived tombstone carrying the committed version;
+  a reader whose load is older than the tombstone's lifetime gives up its fill,
+  so an old value can never outlive the tombstone that excludes it.
+- Concurrent misses on one key take a lease: one loads, the others wait briefly
+  for its fill and fall back to loading themselves if it does not come.
+- Redis failures open a per-process circuit breaker: reads and writes go to the
+  database without paying the socket timeout each time. A process that saw
+  Redis fail moves the namespace's generation forward when Redis answers again,
+  so entries written before the outage (whose invalidations may have been lost)
+  are never served.
+
+Two stores implement the protocol: `RedisStore` (Lua scripts, shared by every
+process) and `LocalStore` (a dict under a lock, for the embedded default).
+"""
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import caches
+from redis.exceptions import RedisError
+
+# A tombstone version above any real one: a deleted row excludes every fill.
+DELETED = 2**62
+
+HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A cached payload and the version of the row it came from (0: no row)."""
+
+    version: int
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Read:
+    """What a read found: the entry (from the cache or the loader) and how."""
+
+    entry: Entry
+    status: str
+
+
+class CacheUnavailable(Exception):
+    """The store failed or the circuit breaker is open."""
+
+
+# --- Counters --------------------------------------------------------------------
+
+_counts: Counter = Counter()
+_counts_lock = threading.Lock()
+COUNTER_NAMES = ("hit", "miss", "fill", "stale_fill_rejected", "bypass", "error")
+
+
+def _count(name: str) -> None:
+    with _counts_lock:
+        _counts[name] += 1
+
+
+def cache_stats() -> dict[str, int]:
+    """Process-wide counts since start: hit, miss, fill, stale_fill_rejected, bypass, error."""
+    with _counts_lock:
+        return {name: _counts[name] for name in COUNTER_NAMES}
+
+
+# --- Circuit breaker ---------------------------------------------------------------
+
+
+class CircuitBreaker:
+    """Closed until `threshold` failures in a row; then open for `cooldown` seconds.
+
+    After the cool-down one caller at a time probes the store; its success closes
+    the breaker, its failure opens it again.
+    """
+
+    def __init__(self, threshold: int, cooldown: float):
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._probing = False
+        self._lock = threading.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        return self._opened_at is not None
+
+    def allow(self) -> bool:
+        with self._lock:
+            if self._opened_at is None:
+                return True
+            if self._probing or time.monotonic() - self._opened_at < self.cooldown:
+                return False
+            self._probing = True
+            return True
+
+    def record_success(self) -> None:
+        with self._lock:
+            self._failures = 0
+            self._opened_at = None
+            self._probing = False
+
+    def record_failure(self) -> None:
+        with self._lock:
+            self._failures += 1
+            self._probing = False
+            if self._opened_at is not None or self._failures >= self.threshold:
+                self._opened_at = time.monotonic()
+
+
+# --- Stores ------------------------------------------------------------------------
+
+# KEYS[1]: entry. ARGV: version, generation, payload, ttl ms.
+# Loses to a higher version (entry or tombstone) and to the same live entry.
+FILL_SCRIPT = """
+local current = redis.call('HMGET', KEYS[1], 'v', 'g', 't')
+local version = tonumber(ARGV[1])
+if current[1] then
+  local stored = tonumber(current[1])
+  if version < stored then return 0 end
+  if version == stored and current[3] == '0' and current[2] == ARGV[2] then return 0 end
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'g', ARGV[2], 't', '0', 'p', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+# KEYS[1]: entry. ARGV: version, ttl ms. Never lowers a recorded version.
+INVALIDATE_SCRIPT = """
+local stored = tonumber(redis.call('HGET', KEYS[1], 'v'))
+if stored and stored > tonumber(ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 't', '1')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Stored:
+    version: int
+    generation: int
+    tombstone: bool
+    payload: bytes
+
+
+class RedisStore:
+    """The protocol on Redis, through django-redis's connection pool."""
+
+    def __init__(self, alias: str = "default"):
+        from django_redis import get_redis_connection
+
+        self._client = get_redis_connection(alias)
+        self._fill = self._client.register_script(FILL_SCRIPT)
+        self._invalidate = self._client.register_script(INVALIDATE_SCRIPT)
+
+    def read(self, key: str, generation_key: str) -> tuple[int, Stored | None]:
+        """Return the current generation and the stored record, in one round trip."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.get(generation_key)
+        pipe.hmget(key, "v", "g", "t", "p")
+        generation, (version, entry_generation, tombstone, payload) = pipe.execute()
+        stored = None
+        if version is not None:
+            stored = Stored(
+                int(version), int(entry_generation or -1), tombstone == b"1", payload or b""
+            )
+        return int(generation or 0), stored
+
+    def fill(self, key: str, entry: Entry, generation: int, ttl_ms: int) -> bool:
+        return bool(self._fill(keys=[key], args=[entry.version, generation, entry.payload, ttl_ms]))
+
+    def invalidate(self, key: str, version: int, ttl_ms: int) -> None:
+        self._invalidate(keys=[key], args=[version, ttl_ms])
+
+    def take_lease(self, key: str, ttl_ms: int) -> bool:
+        return bool(self._client.set(key, b"1", nx=True, px=ttl_ms))
+
+    def release_lease(self, key: str) -> None:
+        self._client.delete(key)
+
+    def advance_generation(self, generation_key: str) -> int:
+        return int(self._client.incr(generation_key))
+
+
+class LocalStore:
+    """The same protocol in this process's memory, for running without Redis."""
+
+    def __init__(self):
+        self._data: dict[str, tuple[float, object]] = {}
+        self._lock = threading.Lock()
+
+    def _get(self, key: str):
+        found = self._data.get(key)
+        if found is None or found[0] < time.monotonic():
+            self._data.pop(key, None)
+            return None
+        return found[1]
+
+    def _put(self, key: str, value: object, ttl_ms: int) -> None:
+        self._data[key] = (time.monotonic() + ttl_ms / 1000, value)
+
+    def read(self, key: str, generation_key: str) -> tuple[int, Stored | None]:
+        with self._lock:
+            return self._get(generation_key) or 0, self._get(key)
+
+    def fill(self, key: str, entry: Entry, generation: int, ttl_ms: int) -> bool:
+        with self._lock:
+            current = self._get(key)
+            if current is not None and (
+                entry.version < current.version
+                or (
+                    entry.version == current.version
+                    and not current.tombstone
+                    and current.generation == generation
+                )
+            ):
+                return False
+            self._put(key, Stored(entry.version, generation, False, entry.payload), ttl_ms)
+            return True
+
+    def invalidate(self, key: str, version: int, ttl_ms: int) -> None:
+        with self._lock:
+            current = self._get(key)
+            if current is None or current.version <= version:
+                self._put(key, Stored(version, -1, True, b""), ttl_ms)
+
+    def take_lease(self, key: str, ttl_ms: int) -> bool:
+        with self._lock:
+            if self._get(key) is not None:
+                return False
+            self._put(key, True, ttl_ms)
+            return True
+
+    def release_lease(self, key: str) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+    def advance_generation(self, generation_key: str) -> int:
+        with self._lock:
+            generation = (self._get(generation_key) or 0) + 1
+            self._data[generation_key] = (float("inf"), generation)
+            return generation
+
+
+def default_store():
+    """RedisStore when the default cache is django-redis, else a LocalStore."""
+    if caches["default"].__class__.__module__.startswith("django_redis"):
+        return RedisStore()
+    return LocalStore()
+
+
+# --- The engine ----------------------------------------------------------------------
+
+
+class ReadThroughCache:
+    """Get-or-fill and invalidate for one namespace of versioned entries.
+
+    Settings (see README): CACHE_TTL, CACHE_NEGATIVE_TTL, CACHE_TOMBSTONE_TTL, CACHE_LOCK_WAIT,
+    CACHE_BREAKER_THRESHOLD, CACHE_BREAKER_COOLDOWN. `CACHE_ENABLED = False`
+    turns caching off (every read goes to the loader).
+    """
+
+    def __init__(self, namespace: str, store_factory: Callable[[], object] = default_store):
+        self.namespace = namespace
+        self._store_factory = store_factory
+        self._store = None
+        self._store_lock = threading.Lock()
+        self._breaker: CircuitBreaker | None = None
+        # Set when this process saw the store fail: an invalidation may be lost.
+        self._generation_suspect = False
+        self._generation_lock = threading.Lock()
+        self._floor_generation = 0
+
+    # Keys go through the default cache's make_key, so KEY_PREFIX and the
+    # release it carries apply here too.
+    def _key(self, kind: str, key_id) -> str:
+        return caches["default"].make_key(f"{self.namespace}:{kind}:{key_id}")
+
+    def _generation_key(self) -> str:
+        return caches["default"].make_key(f"{self.namespace}:generation")
+
+    @property
+    def store(self):
+        if self._store is None:
+            with self._store_lock:
+                if self._store is None:
+                    self._store = self._store_factory()
+        return self._store
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        if self._breaker is None:
+            self._breaker = CircuitBreaker(
+                settings.CACHE_BREAKER_THRESHOLD, settings.CACHE_BREAKER_COOLDOWN
+            )
+        return self._breaker
+
+    def reset(self) -> None:
+        """Forget the store and breaker state (after settings change, in tests)."""
+        self._store = None
+        self._breaker = None
+        self._generation_suspect = False
+        self._floor_generation = 0
+
+    def _call(self, operation: Callable, *args):
+        """Run one store operation behind the breaker; raise CacheUnavailable on failure."""
+        if not self.breaker.allow():
+            self._generation_suspect = True
+            raise CacheUnavailable("circuit open")
+        try:
+            result = operation(*args)
+        except (RedisError, OSError) as error:
+            _count("error")
+            self._generation_suspect = True
+            self.breaker.record_failure()
+            raise CacheUnavailable(str(error)) from error
+        self.breaker.record_success()
+        return result
+
+    def _current_generation(self, found: int) -> int:
+        """The generation to trust: advanced once after this process saw a failure.
+
+        Reads racing the advance in other threads wait for it, then compare
+        against the advanced value, so none of them serves a pre-outage entry.
+        """
+        with self._generation_lock:
+            if self._generation_suspect:
+                self._floor_generation = self._call(
+                    self.store.advance_generation, self._generation_key()
+                )
+                self._generation_suspect = False
+            return max(found, self._floor_generation)
+
+    def _lookup(self, key: str) -> tuple[int, Entry | None]:
+        generation, stored = self._call(self.store.read, key, self._generation_key())
+        generation = self._current_generation(generation)
+        if stored is None or stored.tombstone or stored.generation != generation:
+            return generation, None
+        return generation, Entry(stored.version, stored.payload)
+
+    def get_or_fill(self, key_id, load: Callable[[], Entry]) -> Read:
+        """Return the cached entry for `key_id`, or load it and fill the cache.
+
+        `load` returns the row's current `Entry` (version 0 when there is no row).
+        """
+        read = self._get_or_fill(key_id, load)
+        _count(read.status.lower())
+        return read
+
+    def _get_or_fill(self, key_id, load: Callable[[], Entry]) -> Read:
+        if not settings.CACHE_ENABLED:
+            return Read(load(), BYPASS)
+        key = self._key("entry", key_id)
+        try:
+            generation, entry = self._lookup(key)
+        except CacheUnavailable:
+            return Read(load(), BYPASS)
+        if entry is not None:
+            return Read(entry, HIT)
+        lease = self._key("lease", key_id)
+        try:
+            leader = self._call(self.store.take_lease, lease, _ms(settings.CACHE_LOCK_WAIT * 5))
+        except CacheUnavailable:
+            return Read(load(), BYPASS)
+        # The leader looks again: a previous leader may have filled the entry
+        # and released the lease since this request's lookup.
+        filled = self._wait_for_fill(key) if not leader else self._lookup_quietly(key)
+        if filled is not None:
+            if leader:
+                self._quietly(self.store.release_lease, lease)
+            return Read(filled, HIT)
+        started = time.monotonic()
+        entry = load()
+        self._fill(key, entry, generation, started)
+        if leader:
+            self._quietly(self.store.release_lease, lease)
+        return Read(entry, MISS)
+
+    def _lookup_quietly(self, key: str) -> Entry | None:
+        try:
+            return self._lookup(key)[1]
+        except CacheUnavailable:
+            return None
+
+    def _wait_for_fill(self, key: str) -> Entry | None:
+        """Poll briefly for the leader's fill; None when it does not come in time."""
+        deadline = time.monotonic() + settings.CACHE_LOCK_WAIT
+        while time.monotonic() < deadline:
+            time.sleep(0.005)
+            try:
+                _, entry = self._lookup(key)
+            except CacheUnavailable:
+                return None
+            if entry is not None:
+                return entry
+        return None
+
+    def _fill(self, key: str, entry: Entry, generation: int, started: float) -> None:
+        # A load older than a tombstone's lifetime may predate a write whose
+        # tombstone has already expired: too old to be trusted, so not stored.
+        if time.monotonic() - started >= settings.CACHE_TOMBSTONE_TTL / 2:
+            _count("stale_fill_rejected")
+            return
+        ttl = settings.CACHE_TTL if entry.version else settings.CACHE_NEGATIVE_TTL
+        ttl *= random.uniform(0.9, 1.0)  # spread the expiries of hot keys
+        try:
+            filled = self._call(self.store.fill, key, entry, generation, _ms(ttl))
+        except CacheUnavailable:
+            return
+        _count("fill" if filled else "stale_fill_rejected")
+
+    def invalidate(self, key_id, version: int) -> None:
+        """Record that `version` of the row committed; older entries are gone.
+
+        Pass `DELETED` for a deleted row. Never raises: on failure the process
+        advances the generation as soon as the store answers again.
+        """
+        self._quietly(
+            self.store.invalidate,
+            self._key("entry", key_id),
+            version,
+            _ms(settings.CACHE_TOMBSTONE_TTL),
+        )
+
+    def _quietly(self, operation: Callable, *args) -> None:
+        try:
+            self._call(operation, *args)
+        except CacheUnavailable:
+            self._generation_suspect = True
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))

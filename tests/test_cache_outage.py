@@ -1,0 +1,128 @@
+"""A Redis outage: no 5xx, no lost write, no timeout paid per request, no stale value after.
+
+The test runs its own Redis on a free port and freezes it with SIGSTOP, which is
+what a network partition or a hung node looks like to a client: connections
+accept, commands time out. The data survives, so entries written before the
+outage are still there when it ends, the hard case for lost invalidations.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from http import HTTPStatus
+
+import pytest
+import redis
+
+from backend.cache import cache_stats
+from items.cache import item_cache
+from items.models import Item
+from tests.factories import ItemFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def own_redis():
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield process, port
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGCONT)
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture
+def cache_on_own_redis(own_redis, settings):
+    process, port = own_redis
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{port}/0"}
+    }
+    settings.CACHE_BREAKER_THRESHOLD = 3
+    settings.CACHE_BREAKER_COOLDOWN = 2
+    item_cache.reset()
+    return process
+
+
+def get(client, item_id):
+    response = client.get(f"/api/items/{item_id}/")
+    return response.status_code, response["X-Cache"], response.json()["quantity"]
+
+
+def test_reads_and_writes_survive_an_outage_and_nothing_stale_returns(
+    cache_on_own_redis, api_client, auth_client
+):
+    changed, untouched = ItemFactory(quantity=1), ItemFactory(quantity=1)
+    for item in (changed, untouched):
+        get(api_client, item.pk)
+        assert get(api_client, item.pk) == (HTTPStatus.OK, "HIT", 1)
+
+    os.kill(cache_on_own_redis.pid, signal.SIGSTOP)
+    errors_before = cache_stats()["error"]
+    responses = []
+    for quantity in range(2, 12):
+        responses.append(
+            auth_client.patch(f"/api/items/{changed.pk}/", {"quantity": quantity}, format="json")
+        )
+        responses.append(api_client.get(f"/api/items/{changed.pk}/"))
+    errors_during = cache_stats()["error"] - errors_before
+
+    assert [r.status_code for r in responses] == [HTTPStatus.OK] * 20
+    assert responses[-1].json()["quantity"] == 11
+    assert responses[-1]["X-Cache"] == "BYPASS"
+    assert Item.objects.get(pk=changed.pk).quantity == 11
+    # Once open, the breaker stops paying the socket timeout: only the first
+    # failures reached Redis, not one per request.
+    assert item_cache.breaker.is_open
+    assert errors_during == 3
+
+    os.kill(cache_on_own_redis.pid, signal.SIGCONT)
+    time.sleep(2.1)  # the breaker's cool-down, so the next read probes Redis
+
+    assert get(api_client, changed.pk) == (HTTPStatus.OK, "MISS", 11)
+    assert get(api_client, changed.pk) == (HTTPStatus.OK, "HIT", 11)
+    assert get(api_client, untouched.pk)[:2] == (HTTPStatus.OK, "MISS")
+    assert not item_cache.breaker.is_open
+
+
+def test_with_redis_gone_the_api_still_answers(cache_on_own_redis, api_client, auth_client):
+    item = ItemFactory()
+    cache_on_own_redis.terminate()
+    cache_on_own_redis.wait(10)
+
+    created = auth_client.post("/api/items/", {"name": "n", "price": "1.00"}, format="json")
+    read = api_client.get(f"/api/items/{item.pk}/")
+    deleted = auth_client.delete(f"/api/items/{item.pk}/")
+
+    assert (created.status_code, read.status_code, deleted.status_code) == (201, 200, 204)
+    assert read["X-Cache"] == "BYPASS"
+    assert not Item.objects.filter(pk=item.pk).exists()

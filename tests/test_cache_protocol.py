@@ -1,0 +1,175 @@
+"""The read-through protocol of backend/cache.py, on Redis and on the in-process store."""
+
+import threading
+
+import pytest
+from django.core.cache import caches
+
+from backend.cache import (
+    BYPASS,
+    DELETED,
+    HIT,
+    MISS,
+    CircuitBreaker,
+    Entry,
+    LocalStore,
+    ReadThroughCache,
+    RedisStore,
+    cache_stats,
+)
+
+
+@pytest.fixture(params=["redis", "local"])
+def engine(request) -> ReadThroughCache:
+    store = RedisStore if request.param == "redis" else LocalStore
+    return ReadThroughCache(namespace="protocol", store_factory=store)
+
+
+def loader(version: int, payload: bytes = b"{}"):
+    calls = []
+
+    def load() -> Entry:
+        calls.append(version)
+        return Entry(version, payload)
+
+    load.calls = calls
+    return load
+
+
+def test_a_miss_loads_and_fills_and_the_next_read_hits(engine):
+    load = loader(3, b'{"v": 3}')
+
+    first = engine.get_or_fill(1, load)
+    second = engine.get_or_fill(1, load)
+
+    assert (first.status, first.entry) == (MISS, Entry(3, b'{"v": 3}'))
+    assert (second.status, second.entry) == (HIT, Entry(3, b'{"v": 3}'))
+    assert load.calls == [3]
+
+
+def test_invalidation_makes_the_next_read_load_again(engine):
+    engine.get_or_fill(1, loader(1))
+
+    engine.invalidate(1, 2)
+    read = engine.get_or_fill(1, loader(2))
+
+    assert (read.status, read.entry.version) == (MISS, 2)
+    assert engine.get_or_fill(1, loader(2)).status == HIT
+
+
+def test_a_fill_older_than_the_tombstone_is_rejected(engine):
+    engine.invalidate(1, 5)
+
+    stale = engine.get_or_fill(1, loader(4))
+    fresh = engine.get_or_fill(1, loader(5))
+
+    assert (stale.status, fresh.status) == (MISS, MISS)
+    assert engine.get_or_fill(1, loader(5)).entry.version == 5
+
+
+def test_an_invalidation_never_lowers_a_recorded_version(engine):
+    engine.invalidate(1, 7)
+    engine.invalidate(1, 6)  # a late, older invalidation
+
+    engine.get_or_fill(1, loader(6))
+
+    assert engine.get_or_fill(1, loader(7)).status == MISS
+
+
+def test_a_deleted_row_excludes_every_fill_until_its_tombstone_expires(engine, settings):
+    engine.get_or_fill(1, loader(3))
+    engine.invalidate(1, DELETED)
+
+    engine.get_or_fill(1, loader(3))  # a reader that loaded before the delete
+    engine.get_or_fill(1, loader(0, b""))  # and one that saw no row
+
+    assert engine.get_or_fill(1, loader(0, b"")).status == MISS
+
+
+def test_a_negative_entry_is_replaced_when_the_row_is_created(engine):
+    assert engine.get_or_fill(1, loader(0, b"")).status == MISS
+    assert engine.get_or_fill(1, loader(0, b"")).status == HIT
+
+    engine.invalidate(1, 1)
+
+    read = engine.get_or_fill(1, loader(1, b'{"id": 1}'))
+    assert (read.status, read.entry.version) == (MISS, 1)
+
+
+def test_a_load_slower_than_half_the_tombstone_lifetime_is_not_filled(engine, settings):
+    settings.CACHE_TOMBSTONE_TTL = 0.02
+
+    def slow_load() -> Entry:
+        threading.Event().wait(0.05)
+        return Entry(1, b"{}")
+
+    before = cache_stats()["stale_fill_rejected"]
+    engine.get_or_fill(1, slow_load)
+
+    assert cache_stats()["stale_fill_rejected"] == before + 1
+    assert engine.get_or_fill(1, loader(1)).status == MISS
+
+
+def test_disabling_the_cache_bypasses_it(engine, settings):
+    settings.CACHE_ENABLED = False
+    load = loader(1)
+
+    assert engine.get_or_fill(1, load).status == BYPASS
+    assert engine.get_or_fill(1, load).status == BYPASS
+    assert load.calls == [1, 1]
+
+
+def test_redis_entries_carry_the_prefix_schema_and_a_finite_ttl(settings):
+    from django_redis import get_redis_connection
+
+    from items.cache import SCHEMA_VERSION
+
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": "items-api:release-7"}
+    }
+    engine = ReadThroughCache(namespace=f"item:s{SCHEMA_VERSION}", store_factory=RedisStore)
+    engine.get_or_fill(424242, loader(2, b'{"id": 424242}'))
+    key = caches["default"].make_key(f"item:s{SCHEMA_VERSION}:entry:424242")
+    redis = get_redis_connection()
+    try:
+        assert key.startswith("items-api:release-7:")
+        assert redis.hget(key, "p") == b'{"id": 424242}'  # JSON bytes, never a pickle
+        assert 0 < redis.pttl(key) <= settings.CACHE_TTL * 1000
+    finally:
+        redis.delete(key)
+
+
+def test_the_django_cache_stores_json_not_pickle():
+    from django_redis import get_redis_connection
+
+    cache = caches["default"]
+    cache.set("json-check", {"a": 1}, timeout=5)
+
+    raw = get_redis_connection().get(cache.make_key("json-check"))
+
+    assert raw == b'{"a": 1}'
+
+
+class TestCircuitBreaker:
+    def test_opens_after_the_threshold_and_probes_once_after_the_cooldown(self):
+        breaker = CircuitBreaker(threshold=2, cooldown=0.05)
+        breaker.record_failure()
+        assert breaker.allow()
+        breaker.record_failure()
+
+        assert not breaker.allow()
+        threading.Event().wait(0.06)
+        assert breaker.allow()  # the probe
+        assert not breaker.allow()  # nobody else while it runs
+        breaker.record_success()
+        assert breaker.allow()
+
+    def test_a_failed_probe_opens_it_again(self):
+        breaker = CircuitBreaker(threshold=1, cooldown=0.05)
+        breaker.record_failure()
+        threading.Event().wait(0.06)
+        assert breaker.allow()
+
+        breaker.record_failure()
+
+        assert not breaker.allow()

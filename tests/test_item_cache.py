@@ -1,0 +1,208 @@
+"""The item read cache through the API: headers, zero-SQL hits, invalidation on commit."""
+
+import threading
+from decimal import Decimal
+from http import HTTPStatus
+
+import pytest
+from django.db import connection, transaction
+
+from items.models import Item
+from tests.factories import ItemFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def detail(item_id) -> str:
+    return f"/api/items/{item_id}/"
+
+
+def read(client, item_id):
+    response = client.get(detail(item_id))
+    body = response.json()
+    return response.status_code, response["X-Cache"], body.get("version")
+
+
+def test_a_first_read_misses_and_the_next_hits_without_sql(
+    api_client, item, django_assert_num_queries
+):
+    first = api_client.get(detail(item.pk))
+    with django_assert_num_queries(0):
+        second = api_client.get(detail(item.pk))
+
+    assert (first["X-Cache"], second["X-Cache"]) == ("MISS", "HIT")
+    assert first.content == second.content
+    assert second["Content-Type"] == "application/json"
+    assert second.json()["name"] == item.name
+
+
+def test_an_absent_item_is_cached_briefly_and_its_creation_replaces_that(
+    api_client, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    missing_id = 990001
+    assert read(api_client, missing_id) == (HTTPStatus.NOT_FOUND, "MISS", None)
+    with django_assert_num_queries(0):
+        assert read(api_client, missing_id) == (HTTPStatus.NOT_FOUND, "HIT", None)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ItemFactory(id=missing_id)
+
+    assert read(api_client, missing_id) == (HTTPStatus.OK, "MISS", 1)
+
+
+def test_the_browsable_api_gets_the_cached_item_as_html(api_client, item):
+    api_client.get(detail(item.pk))
+
+    response = api_client.get(detail(item.pk), HTTP_ACCEPT="text/html")
+
+    assert response.status_code == HTTPStatus.OK
+    assert response["X-Cache"] == "HIT"
+    assert response["Content-Type"].startswith("text/html")
+    assert item.name in response.content.decode()
+
+
+def api_write(method: str, data=None):
+    def write(item, auth_client, admin_client):
+        response = getattr(auth_client, method)(detail(item.pk), data, format="json")
+        assert response.status_code < 300
+
+    return write
+
+
+def orm_save(item, auth_client, admin_client):
+    item.price = Decimal("77.00")
+    item.save()
+
+
+def queryset_update(item, auth_client, admin_client):
+    Item.objects.filter(pk=item.pk).update(quantity=123)
+
+
+def bulk_update(item, auth_client, admin_client):
+    item.quantity = 321
+    Item.objects.bulk_update([item], ["quantity"])
+
+
+def admin_change(item, auth_client, admin_client):
+    response = admin_client.post(
+        f"/admin/items/item/{item.pk}/change/",
+        {"name": item.name, "description": "", "price": "55.00", "quantity": 1, "_save": "Save"},
+    )
+    assert response.status_code == HTTPStatus.FOUND
+
+
+def orm_delete(item, auth_client, admin_client):
+    item.delete()
+
+
+def queryset_delete(item, auth_client, admin_client):
+    Item.objects.filter(pk=item.pk).delete()
+
+
+def admin_delete(item, auth_client, admin_client):
+    response = admin_client.post(f"/admin/items/item/{item.pk}/delete/", {"post": "yes"})
+    assert response.status_code == HTTPStatus.FOUND
+
+
+UPDATES = {
+    "api put": api_write("put", {"name": "New", "description": "", "price": "1.00", "quantity": 1}),
+    "api patch": api_write("patch", {"quantity": 50}),
+    "orm save": orm_save,
+    "queryset update": queryset_update,
+    "bulk update": bulk_update,
+    "admin change": admin_change,
+}
+DELETES = {
+    "api delete": api_write("delete"),
+    "orm delete": orm_delete,
+    "queryset delete": queryset_delete,
+    "admin delete": admin_delete,
+}
+
+
+@pytest.fixture
+def admin_client(client):
+    client.force_login(UserFactory(username="admin", is_staff=True, is_superuser=True))
+    return client
+
+
+@pytest.mark.parametrize("write", UPDATES.values(), ids=UPDATES.keys())
+def test_every_update_path_invalidates_only_after_commit(
+    write, api_client, auth_client, admin_client, item, django_capture_on_commit_callbacks
+):
+    assert read(api_client, item.pk)[:2] == (HTTPStatus.OK, "MISS")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        write(item, auth_client, admin_client)
+        # Not committed yet: the cache still holds the committed version.
+        assert read(api_client, item.pk) == (HTTPStatus.OK, "HIT", 1)
+    for callback in callbacks:
+        callback()
+
+    assert read(api_client, item.pk) == (HTTPStatus.OK, "MISS", 2)
+    assert read(api_client, item.pk) == (HTTPStatus.OK, "HIT", 2)
+
+
+@pytest.mark.parametrize("write", DELETES.values(), ids=DELETES.keys())
+def test_every_delete_path_invalidates_only_after_commit(
+    write, api_client, auth_client, admin_client, item, django_capture_on_commit_callbacks
+):
+    item_id = item.pk
+    read(api_client, item_id)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        write(item, auth_client, admin_client)
+        assert read(api_client, item_id) == (HTTPStatus.OK, "HIT", 1)
+    for callback in callbacks:
+        callback()
+
+    assert read(api_client, item_id) == (HTTPStatus.NOT_FOUND, "MISS", None)
+
+
+def test_bulk_create_replaces_cached_absences(api_client, django_capture_on_commit_callbacks):
+    read(api_client, 990002)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        Item.objects.bulk_create([Item(id=990002, name="bulk", price=1)])
+
+    assert read(api_client, 990002) == (HTTPStatus.OK, "MISS", 1)
+
+
+def test_a_rolled_back_write_leaves_the_cache_alone(
+    api_client, item, django_capture_on_commit_callbacks
+):
+    read(api_client, item.pk)
+
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        item.save()
+        Item.objects.filter(pk=item.pk).update(quantity=5)
+        transaction.set_rollback(True)
+
+    assert callbacks == []
+    assert read(api_client, item.pk) == (HTTPStatus.OK, "HIT", 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reader_during_an_open_transaction_sees_the_committed_version(api_client):
+    item = ItemFactory()
+    read(api_client, item.pk)
+    saved, release = threading.Event(), threading.Event()
+
+    def writer():
+        try:
+            with transaction.atomic():
+                Item.objects.get(pk=item.pk).save()
+                saved.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert saved.wait(10)
+    during = read(api_client, item.pk)
+    release.set()
+    thread.join(10)
+
+    assert during == (HTTPStatus.OK, "HIT", 1)
+    assert read(api_client, item.pk) == (HTTPStatus.OK, "MISS", 2)
