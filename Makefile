@@ -42,6 +42,10 @@ lint: install ## ruff lint and format check, and no missing migration
 	$(BIN)/ruff format --check .
 	DJANGO_SECRET_KEY=lint $(BIN)/python manage.py makemigrations --check --dry-run
 
+bench: install ## Measure cached vs uncached reads vs the framework floor (needs wrk)
+	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; apt-get install -y -qq wrk >/dev/null; }
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run.py
+
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .

@@ -99,6 +99,8 @@ class CircuitBreaker:
         return self._opened_at is not None
 
     def allow(self) -> bool:
+        if self._opened_at is None:  # the common case, read without the lock
+            return True
         with self._lock:
             if self._opened_at is None:
                 return True
@@ -108,6 +110,8 @@ class CircuitBreaker:
             return True
 
     def record_success(self) -> None:
+        if self._failures == 0 and self._opened_at is None:
+            return
         with self._lock:
             self._failures = 0
             self._opened_at = None

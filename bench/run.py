@@ -1,0 +1,228 @@
+"""`make bench`: the read path's throughput and latency, as ratios measured in one run.
+
+Seeds BENCH_ITEMS rows into a dedicated PostgreSQL database, starts gunicorn with
+production settings twice (cache on, cache off) against the local PostgreSQL and
+Redis, drives each from a second process with wrk on loopback and prints one
+Markdown table. Every scenario runs BENCH_REPEAT times, interleaved, and the
+median run is reported, so slow drift on a shared machine hits all alike.
+"""
+
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg2
+
+ROOT = Path(__file__).resolve().parent.parent
+ITEMS = int(os.environ.get("BENCH_ITEMS", "100000"))
+HOT_IDS = int(os.environ.get("BENCH_HOT_IDS", "1000"))
+DURATION = os.environ.get("BENCH_DURATION", "10s")
+REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
+CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "16")
+WORKERS = os.environ.get("BENCH_WORKERS", "2")
+ZIPF_S = os.environ.get("BENCH_ZIPF_S", "1.0")
+DATABASE_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/items_bench"
+)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+SEED_SQL = """
+TRUNCATE items_item RESTART IDENTITY;
+INSERT INTO items_item (name, description, price, quantity, version, created_at, updated_at)
+SELECT 'Item ' || n, 'Seeded item number ' || n, (n %% 100000) / 100.0, n %% 50, 1, now(), now()
+FROM generate_series(1, %s) AS n;
+ANALYZE items_item;
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def create_database() -> None:
+    url = urlsplit(DATABASE_URL)
+    name = url.path.lstrip("/")
+    admin = psycopg2.connect(DATABASE_URL.replace(url.path, "/postgres"))
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if cursor.fetchone() is None:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+
+
+def service_env(**overrides: str) -> dict:
+    return {
+        **os.environ,
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "bench-only-secret-key-" + "x" * 40,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": DATABASE_URL,
+        "REDIS_URL": REDIS_URL,
+        # A fresh prefix: every run starts cold and never reads an older run's entries.
+        "APP_RELEASE": f"bench-{time.time_ns()}",
+        "WEB_CONCURRENCY": WORKERS,
+        "GUNICORN_THREADS": "1",
+        **overrides,
+    }
+
+
+def seed() -> None:
+    create_database()
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=service_env(),
+        check=True,
+    )
+    connection = psycopg2.connect(DATABASE_URL)
+    with connection, connection.cursor() as cursor:
+        cursor.execute(SEED_SQL, [ITEMS])
+    connection.close()
+
+
+class Server:
+    """gunicorn serving bench.wsgi with the service's own gunicorn configuration."""
+
+    def __init__(self, **env: str):
+        self.port = free_port()
+        command = [shutil.which("gunicorn") or "gunicorn", "bench.wsgi:application"]
+        if (ROOT / "gunicorn.conf.py").exists():
+            command += ["-c", "gunicorn.conf.py"]
+        command += ["--bind", f"127.0.0.1:{self.port}", "--workers", WORKERS]
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=service_env(PORT=str(self.port), **env),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._wait_until_serving()
+
+    def _wait_until_serving(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.url}/api/items/1/", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise SystemExit(f"gunicorn did not serve on {self.url} within 30 s")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(15)
+
+
+def parse_duration_ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, script: Path | None = None, duration: str = DURATION, **env: str) -> dict:
+    command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration}", "--latency"]
+    if script:
+        command += ["-s", str(script)]
+    result = subprocess.run(
+        [*command, url],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = result.stdout
+    hit_ratio = re.search(r"HIT_RATIO ([\d.]+)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": parse_duration_ms(re.search(r"\s50%\s+(\S+)", out).group(1)),
+        "p99": parse_duration_ms(re.search(r"\s99%\s+(\S+)", out).group(1)),
+        "hit_ratio": float(hit_ratio.group(1)) if hit_ratio else None,
+        "non_2xx": int(errors.group(1)) if errors else 0,
+    }
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median throughput, so its p50 and p99 belong together."""
+    ranked = sorted(runs, key=lambda run: run["rps"])
+    return ranked[len(ranked) // 2]
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        found = re.search(r"model name\s*:\s*(.+)", cpuinfo.read_text())
+        cpu = found.group(1).strip() if found else cpu
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"{' '.join(wrk_version[:2])}, gunicorn {WORKERS} sync workers, "
+        f"wrk 1 thread {CONNECTIONS} connections {DURATION} x{REPEAT} on the same cores"
+    )
+
+
+def main() -> None:
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: apt-get install wrk (Debian's package)")
+    print(f"seeding {ITEMS:,} items into {DATABASE_URL} ...", flush=True)
+    seed()
+    reads = ROOT / "bench" / "reads.lua"
+    hot = {"BENCH_IDS": str(HOT_IDS), "BENCH_DISTRIBUTION": "uniform"}
+    zipf = {"BENCH_IDS": str(ITEMS), "BENCH_DISTRIBUTION": "zipf", "BENCH_ZIPF_S": ZIPF_S}
+    cached, uncached = Server(), Server(CACHE_ENABLED="false")
+    scenarios = {
+        f"cached read, hot ({HOT_IDS:,} ids)": (cached, "/", reads, hot),
+        f"uncached read ({HOT_IDS:,} ids, cache disabled)": (uncached, "/", reads, hot),
+        f"cached read, Zipf s={ZIPF_S} over {ITEMS:,} ids": (cached, "/", reads, zipf),
+        "floor: minimal Django view, same middleware": (cached, "/bench/floor/", None, {}),
+    }
+    try:
+        for server, path, script, env in scenarios.values():  # warm-up, not reported
+            wrk(server.url + path, script, duration="3s", **env)
+        runs = {name: [] for name in scenarios}
+        for round_number in range(REPEAT):
+            print(f"round {round_number + 1}/{REPEAT} ...", flush=True)
+            for name, (server, path, script, env) in scenarios.items():
+                runs[name].append(wrk(server.url + path, script, **env))
+    finally:
+        cached.stop()
+        uncached.stop()
+    report({name: median_run(found) for name, found in runs.items()})
+
+
+def report(results: dict[str, dict]) -> None:
+    names = list(results)
+    hot, uncached, zipf, floor = (results[name] for name in names)
+    print()
+    print(f"Machine: {machine()}")
+    print()
+    print("| scenario | requests/s | p50 ms | p99 ms | X-Cache HIT | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, found in results.items():
+        ratio = f"{found['hit_ratio']:.1%}" if found["hit_ratio"] is not None else "–"
+        print(
+            f"| {name} | {found['rps']:,.0f} | {found['p50']:.2f} | {found['p99']:.2f} "
+            f"| {ratio} | {found['non_2xx']} |"
+        )
+    print()
+    print(f"- cached / uncached throughput: {hot['rps'] / uncached['rps']:.2f}x (target >= 2.5x)")
+    print(f"- cached / floor throughput: {hot['rps'] / floor['rps']:.0%} (target >= 70%)")
+    print(f"- cached p99 / floor p99: {hot['p99'] / floor['p99']:.2f}x (target <= 1.5x)")
+    print(f"- Zipf / hot cached throughput: {zipf['rps'] / hot['rps']:.0%}")
+
+
+if __name__ == "__main__":
+    main()

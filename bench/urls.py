@@ -1,0 +1,13 @@
+"""The service's URLs plus the framework floor: the cheapest Django view there is."""
+
+from django.http import JsonResponse
+from django.urls import path
+
+from backend.urls import handler404, handler500, urlpatterns as service_urlpatterns  # noqa: F401
+
+
+def floor(request):
+    return JsonResponse({"id": 1, "name": "floor"})
+
+
+urlpatterns = [path("bench/floor/", floor), *service_urlpatterns]
