@@ -212,7 +212,7 @@ def report(results: dict[str, dict]) -> None:
     print("| scenario | requests/s | p50 ms | p99 ms | X-Cache HIT | non-2xx |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, found in results.items():
-        ratio = f"{found['hit_ratio']:.1%}" if found["hit_ratio"] is not None else "–"
+        ratio = f"{found['hit_ratio']:.1%}" if found["hit_ratio"] is not None else "n/a"
         print(
             f"| {name} | {found['rps']:,.0f} | {found['p50']:.2f} | {found['p99']:.2f} "
             f"| {ratio} | {found['non_2xx']} |"

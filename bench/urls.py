@@ -3,7 +3,8 @@
 from django.http import JsonResponse
 from django.urls import path
 
-from backend.urls import handler404, handler500, urlpatterns as service_urlpatterns  # noqa: F401
+from backend.urls import handler404, handler500  # noqa: F401
+from backend.urls import urlpatterns as service_urlpatterns
 
 
 def floor(request):
