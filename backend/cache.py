@@ -21,6 +21,7 @@ Two stores implement the protocol: `RedisStore` (Lua scripts, shared by every
 process) and `LocalStore` (a dict under a lock, for the embedded default).
 """
 
+import functools
 import random
 import threading
 import time
@@ -123,6 +124,12 @@ class CircuitBreaker:
             self._probing = False
             if self._opened_at is not None or self._failures >= self.threshold:
                 self._opened_at = time.monotonic()
+
+
+@functools.cache
+def redis_breaker() -> CircuitBreaker:
+    """The process's one circuit breaker for the cache server, shared by all its users."""
+    return CircuitBreaker(settings.CACHE_BREAKER_THRESHOLD, settings.CACHE_BREAKER_COOLDOWN)
 
 
 # --- Stores ------------------------------------------------------------------------
@@ -284,7 +291,6 @@ class ReadThroughCache:
         self._store_factory = store_factory
         self._store = None
         self._store_lock = threading.Lock()
-        self._breaker: CircuitBreaker | None = None
         # Set when this process saw the store fail: an invalidation may be lost.
         self._generation_suspect = False
         self._generation_lock = threading.Lock()
@@ -308,16 +314,12 @@ class ReadThroughCache:
 
     @property
     def breaker(self) -> CircuitBreaker:
-        if self._breaker is None:
-            self._breaker = CircuitBreaker(
-                settings.CACHE_BREAKER_THRESHOLD, settings.CACHE_BREAKER_COOLDOWN
-            )
-        return self._breaker
+        return redis_breaker()
 
     def reset(self) -> None:
         """Forget the store and breaker state (after settings change, in tests)."""
         self._store = None
-        self._breaker = None
+        redis_breaker.cache_clear()
         self._generation_suspect = False
         self._floor_generation = 0
 
