@@ -180,11 +180,27 @@ class RedisStore:
         self._invalidate = self._client.register_script(INVALIDATE_SCRIPT)
 
     def read(self, key: str, generation_key: str) -> tuple[int, Stored | None]:
-        """Return the current generation and the stored record, in one round trip."""
-        pipe = self._client.pipeline(transaction=False)
-        pipe.get(generation_key)
-        pipe.hmget(key, "v", "g", "t", "p")
-        generation, (version, entry_generation, tombstone, payload) = pipe.execute()
+        """Return the current generation and the stored record, in one round trip.
+
+        This is every cache hit's only Redis call, so it talks to a pooled
+        connection directly: redis-py's pipeline machinery costs more CPU than
+        the round trip itself.
+        """
+        pool = self._client.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_packed_command(
+                connection.pack_commands(
+                    [("GET", generation_key), ("HMGET", key, "v", "g", "t", "p")]
+                )
+            )
+            generation = connection.read_response()
+            version, entry_generation, tombstone, payload = connection.read_response()
+        except BaseException:
+            connection.disconnect()  # its state is unknown: never reuse it
+            raise
+        finally:
+            pool.release(connection)
         stored = None
         if version is not None:
             stored = Stored(
