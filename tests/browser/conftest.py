@@ -55,8 +55,10 @@ def pytest_deselected(items):
     _skipped_browser_tests.extend(browser_tests)
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_terminal_summary(terminalreporter):
-    """Say loudly that the admin and the API docs went untested in a browser."""
+    """Say loudly, below the short summary, that the admin and the docs went untested."""
+    yield
     if not _skipped_browser_tests:
         return
     terminalreporter.section("BROWSER TESTS DID NOT RUN", sep="!", red=True, bold=True)
