@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, Request, Response, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Request, Response, Route, expect, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -32,6 +32,7 @@ MISSING_CHROMIUM = (
     "`apt-get update && apt-get install -y chromium` (`.ci/run` does), or skip these tests "
     f"explicitly with {SKIP_FLAG}=1 or PYTEST_ARGS=\"-m 'not browser'\"."
 )
+TIMEOUT_MS = 20_000
 VIEWPORT = {"width": 1280, "height": 900}
 ARTIFACTS_DIR = Path("test-artifacts")
 SCREENSHOTS_DIR_VARIABLE = "SCREENSHOTS_DIR"
@@ -76,6 +77,10 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"report_{report.when}", report)
     return report
+
+
+# Generous: two shared cores may be busy with other suites.
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 @pytest.fixture(scope="package")
@@ -135,20 +140,23 @@ def traffic(live_server) -> Traffic:
 def page(request, browser, live_server, traffic) -> Iterator[Page]:
     """A fresh page on the live server (relative URLs work); only the live server is reachable."""
     context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT)
-    context.set_default_timeout(20_000)
+    context.set_default_timeout(TIMEOUT_MS)
     context.route("**/*", traffic.route)
     new_page = context.new_page()
     new_page.on("response", traffic.record)
     yield new_page
+    failed_assets = {
+        path: status for path, status in traffic.static_responses.items() if status >= 400
+    }
     report = getattr(request.node, "report_call", None)
-    if report is None or report.failed:
-        ARTIFACTS_DIR.mkdir(exist_ok=True)
+    if report is None or report.failed or traffic.foreign_requests or failed_assets:
+        artifacts = request.config.rootpath / ARTIFACTS_DIR
+        artifacts.mkdir(exist_ok=True)
         name = re.sub(r"[^\w.-]+", "_", request.node.nodeid)
-        new_page.screenshot(path=ARTIFACTS_DIR / f"{name}.png", full_page=True)
+        new_page.screenshot(path=artifacts / f"{name}.png", full_page=True)
     context.close()
     assert traffic.foreign_requests == [], "the page tried to leave the live server"
-    failed = {path: status for path, status in traffic.static_responses.items() if status >= 400}
-    assert failed == {}, "static assets failed to load"
+    assert failed_assets == {}, "static assets failed to load"
 
 
 @pytest.fixture
@@ -168,7 +176,7 @@ def admin_page(page, admin_user) -> Page:
     """A page logged in to the admin through its login form."""
     page.goto("/admin/")
     page.get_by_label("Username").fill(admin_user.username)
-    page.get_by_label("Password").fill("password")
+    page.get_by_label("Password").fill("password")  # pytest-django's admin_user
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("heading", name="Site administration").wait_for()
     return page
