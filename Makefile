@@ -12,7 +12,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 .PHONY: help install run test lint format bench clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,3 +52,11 @@ format: install ## Apply ruff's fixes and formatting
 
 clean: ## Remove the virtual environment, caches and the local SQLite database
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles db.sqlite3
+
+# --- Browser tests ----------------------------------------------------------------
+.PHONY: screenshots
+
+screenshots: install ## Retake docs/screenshots/ (admin, Swagger UI) with the browser tests
+	SCREENSHOTS_DIR=docs/screenshots \
+		DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+		$(BIN)/pytest tests/browser -m browser $(PYTEST_ARGS)
