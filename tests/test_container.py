@@ -1,11 +1,14 @@
-"""The container's exact start command, run outside a container.
+"""The container's files, build step and start command, run outside a container.
 
-There is no container engine here, so these tests run `bin/start` (the image's
-CMD) with gunicorn.conf.py and production settings against the local PostgreSQL
-and Redis, then speak HTTP to it as the load balancer and clients would. The
+There is no container engine here, so these tests lay out what the image holds
+(the project less what .dockerignore leaves out), run the Dockerfile's
+collectstatic step there, and start the image's command (`bin/start`: gunicorn
+with gunicorn.conf.py) with production settings against the local PostgreSQL and
+Redis, then speak HTTP to it as the load balancer and clients would. The
 Dockerfile itself is checked by hadolint and for the contract others rely on.
 """
 
+import fnmatch
 import http.client
 import json
 import os
@@ -79,11 +82,11 @@ class Server:
         return self.process.wait(timeout=30)
 
 
-def start_server(environment: dict, log_path: Path) -> Server:
+def start_server(app_root: Path, environment: dict, log_path: Path) -> Server:
     port = int(environment["PORT"])
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [str(PROJECT_ROOT / "bin" / "start")],
+            [str(app_root / "bin" / "start")],
             env=environment,
             cwd="/",  # bin/start finds the project itself, as in the image
             stdout=log,
@@ -112,6 +115,68 @@ def postgres_url(settings_dict: dict) -> str:
     return f"postgres://{credentials}@{host}:{port}/{settings_dict['NAME']}"
 
 
+def dockerignore_patterns() -> list[str]:
+    lines = (PROJECT_ROOT / ".dockerignore").read_text().splitlines()
+    return [line.strip().lstrip("/") for line in lines if line.strip() and line[0] != "#"]
+
+
+def ignored_by_docker(path: str, patterns: list[str]) -> bool:
+    """Whether `docker build` leaves the file out: a pattern matches it or a folder above it."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
+    for pattern in patterns:
+        assert not pattern.startswith("!"), "exceptions are not modelled here"
+        if pattern.startswith("**/"):
+            if any(fnmatch.fnmatch(part, pattern[3:]) for part in parts):
+                return True
+        elif any(fnmatch.fnmatch(prefix, pattern) for prefix in prefixes):
+            return True
+    return False
+
+
+def build_step(name: str) -> str:
+    """The shell command of the Dockerfile's RUN instruction that mentions `name`."""
+    [command] = [
+        line.removeprefix("RUN ")
+        for line in dockerfile_instructions()
+        if line.startswith("RUN ") and name in line
+    ]
+    return command
+
+
+@pytest.fixture(scope="module")
+def app_root(tmp_path_factory) -> Path:
+    """What the image's /app holds: `COPY . .` through .dockerignore, then collectstatic."""
+    root = tmp_path_factory.mktemp("app")
+    patterns = dockerignore_patterns()
+    tracked = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    for path in tracked:
+        if (PROJECT_ROOT / path).is_file() and not ignored_by_docker(path, patterns):
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(PROJECT_ROOT / path, root / path)
+    result = subprocess.run(
+        ["sh", "-c", build_step("collectstatic")],
+        env={
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "DJANGO_SETTINGS_MODULE": "backend.settings",
+            "DJANGO_STATIC_ROOT": str(root / "staticfiles"),
+        },
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root
+
+
 def server_environment(production_environment: dict, static_root: Path, **overrides) -> dict:
     inherited = {
         key: value
@@ -122,6 +187,9 @@ def server_environment(production_environment: dict, static_root: Path, **overri
         **inherited,
         **production_environment,
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+        # As the Dockerfile's ENV sets them.
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
         "PORT": str(free_port()),
         "DJANGO_STATIC_ROOT": str(static_root),
         "WEB_CONCURRENCY": "1",
@@ -134,16 +202,15 @@ def server_environment(production_environment: dict, static_root: Path, **overri
 
 
 @pytest.fixture(scope="module")
-def server(
-    django_db_setup, django_db_blocker, production_environment, collected_static, tmp_path_factory
-):
+def server(django_db_setup, production_environment, app_root, tmp_path_factory):
     """The application as the image runs it, on the test database."""
     environment = server_environment(
         production_environment,
-        collected_static,
+        app_root / "staticfiles",
         DATABASE_URL=postgres_url(connection.settings_dict),
     )
-    running = start_server(environment, tmp_path_factory.mktemp("server") / "stdout.log")
+    log_path = tmp_path_factory.mktemp("server") / "stdout.log"
+    running = start_server(app_root, environment, log_path)
     yield running
     running.stop()
 
@@ -161,6 +228,17 @@ def stored_token(transactional_db) -> str:
 
 def as_json(item) -> dict:
     return json.loads(JSONRenderer().render(ItemSerializer(item).data))
+
+
+# --- What the image holds -----------------------------------------------------------
+
+
+def test_the_image_holds_the_application_and_no_development_files(app_root):
+    present = {path.name for path in app_root.iterdir()}
+
+    assert {"backend", "items", "bin", "manage.py", "gunicorn.conf.py", "staticfiles"} <= present
+    assert not present & {"tests", "docs", ".git", ".venv", ".ci", "Dockerfile", "README.md"}
+    assert not list(app_root.rglob("__pycache__"))
 
 
 # --- What the load balancer and clients see --------------------------------------
@@ -209,21 +287,21 @@ def test_plain_http_through_the_load_balancer_is_redirected_to_https(server):
     assert reply.headers["Location"] == f"https://{PUBLIC_HOST}/api/items/"
 
 
-def test_a_collected_static_file_is_served_compressed_by_whitenoise(server, collected_static):
+def test_a_collected_static_file_is_served_compressed_by_whitenoise(server, app_root):
     headers = {**THROUGH_THE_LOAD_BALANCER, "Accept-Encoding": "gzip"}
 
     reply = server.request("GET", "/static/admin/css/base.css", headers=headers)
 
     assert reply.status == 200
     assert reply.headers["Content-Encoding"] == "gzip"
-    assert reply.body == (collected_static / "admin/css/base.css.gz").read_bytes()
+    assert reply.body == (app_root / "staticfiles/admin/css/base.css.gz").read_bytes()
     assert reply.headers["Content-Type"].startswith("text/css")
     assert reply.headers["Cache-Control"] == "max-age=60, public"
 
 
-def test_the_image_healthcheck_command_passes(server):
+def test_the_image_healthcheck_command_passes(server, app_root):
     result = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "bin" / "healthcheck")],
+        [sys.executable, str(app_root / "bin" / "healthcheck")],
         env={**os.environ, "PORT": str(server.port)},
         capture_output=True,
         text=True,
@@ -289,15 +367,15 @@ def test_tokens_and_passwords_never_reach_the_log(server, stored_token):
 
 
 def test_readiness_is_503_when_the_database_is_down_and_shutdown_is_graceful(
-    production_environment, collected_static, tmp_path
+    production_environment, app_root, tmp_path
 ):
     environment = server_environment(
         production_environment,
-        collected_static,
+        app_root / "staticfiles",
         DATABASE_URL=f"postgres://postgres@127.0.0.1:{free_port()}/items",
         REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
     )
-    server = start_server(environment, tmp_path / "stdout.log")
+    server = start_server(app_root, environment, tmp_path / "stdout.log")
     try:
         ready = server.request("GET", "/readyz", headers={"Host": PRIVATE_IP_HOST})
         alive = server.request("GET", "/healthz", headers={"Host": PRIVATE_IP_HOST})
