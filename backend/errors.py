@@ -1,8 +1,9 @@
 """The one error shape of the API: RFC 9457 problem details.
 
 Every error under /api/ is a JSON object with `type`, `title`, `status`, a
-machine-readable `code`, a human `detail` and, for invalid input, `errors` keyed
-by field name. DRF's exceptions go through `api_exception_handler`; Django's own
+machine-readable `code`, a human `detail`, the `request_id` of the request (as in
+its `X-Request-ID` header and log lines) and, for invalid input, `errors` keyed by
+field name. DRF's exceptions go through `api_exception_handler`; Django's own
 404 and 500 pages become the same shape for /api/ paths.
 """
 
@@ -15,6 +16,8 @@ from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions, serializers
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from backend.observability.request_id import current_request_id
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
@@ -26,6 +29,7 @@ def problem(status: int, *, code: str, detail: str, errors=None) -> dict:
         "status": status,
         "code": code,
         "detail": detail,
+        "request_id": current_request_id(),
     }
     if errors is not None:
         body["errors"] = errors
@@ -87,6 +91,9 @@ class ProblemSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     code = serializers.CharField(help_text="Machine-readable error code.")
     detail = serializers.CharField(help_text="Human-readable explanation.")
+    request_id = serializers.CharField(
+        help_text="The request's id, as in its X-Request-ID response header and the logs."
+    )
     errors = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()),
         required=False,

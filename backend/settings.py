@@ -10,6 +10,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from backend.connections import cache_config, database_config
+from backend.observability.log_config import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -47,7 +48,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Health checks first: the load balancer's checker sends the task's IP as Host.
+    "backend.health.HealthCheckMiddleware",
+    "backend.observability.request_id.RequestIdMiddleware",
+    "backend.observability.access.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -102,8 +108,16 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# --- Static files -----------------------------------------------------------------
+# Collected at image build time and served by whitenoise (admin, Swagger UI, Redoc)
+# under content-hashed names, so browsers may cache them for good.
+
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # --- API ------------------------------------------------------------------------
 
@@ -145,3 +159,41 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- Security: HTTPS ends at the load balancer ------------------------------------
+# https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
+
+# The load balancer sets X-Forwarded-Proto; only it can reach the tasks.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Off by default: behind an API Gateway that reaches the load balancer over HTTP,
+# a redirect here would loop. Production behind an HTTPS listener turns it on.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+# Sent on HTTPS responses only, so harmless on plain-HTTP development servers.
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+# Preloading is a commitment for the whole domain: opt in explicitly.
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+# e.g. https://items.example.com, for the admin's login form behind the HTTPS listener.
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- Logs and metrics ---------------------------------------------------------------
+# One JSON object per line on stdout (backend/observability/log_config.py); the
+# awslogs driver ships it to CloudWatch Logs. docs/operations.md lists the fields.
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+LOGGING = logging_config(LOG_LEVEL)
+
+# CloudWatch Embedded Metric Format lines: per-request latency, counts, query
+# counts and cache outcomes (backend/observability/metrics.py).
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=not DEBUG)
+METRICS_NAMESPACE = env.str("METRICS_NAMESPACE", default="ItemsApi")
+METRICS_ENVIRONMENT = env.str(
+    "METRICS_ENVIRONMENT", default=env.str("COPILOT_ENVIRONMENT_NAME", default="local")
+)
+# The cache engine's process-wide counters, emitted as deltas at most this often.
+METRICS_CACHE_STATS = "backend.cache.cache_stats"
+METRICS_CACHE_STATS_INTERVAL = env.float("METRICS_CACHE_STATS_INTERVAL_SECONDS", default=60.0)

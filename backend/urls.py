@@ -1,10 +1,11 @@
-"""The URL map: the API, its schema and docs, the admin."""
+"""The URL map: the API, its schema and docs, the admin, health checks."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from backend import health
 from backend.errors import api_not_found
 
 urlpatterns = [
@@ -15,6 +16,10 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/", include("items.urls")),
     re_path(r"^api/", api_not_found),
+    # Served by health.HealthCheckMiddleware before host validation; listed here so
+    # the URL map is complete and `reverse()` knows them.
+    path(health.LIVENESS_PATH.lstrip("/"), health.liveness, name="healthz"),
+    path(health.READINESS_PATH.lstrip("/"), health.readiness, name="readyz"),
 ]
 
 handler404 = "backend.errors.page_not_found"

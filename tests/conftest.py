@@ -3,6 +3,8 @@ import socket
 from urllib.parse import urlsplit
 
 import pytest
+from django.core.management import call_command
+from django.test import override_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -58,3 +60,16 @@ def auth_client(user) -> APIClient:
 @pytest.fixture
 def item(db):
     return ItemFactory()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collected_static(tmp_path_factory):
+    """Static files collected once, as the image build does, into a temporary STATIC_ROOT.
+
+    Production stores them under content-hashed names listed in a manifest; pages
+    that link a static file (admin, Swagger UI, Redoc) need that manifest.
+    """
+    root = tmp_path_factory.mktemp("staticfiles")
+    with override_settings(STATIC_ROOT=root):
+        call_command("collectstatic", "--noinput", verbosity=0)
+        yield root

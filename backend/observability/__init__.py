@@ -1,0 +1,7 @@
+"""What the service tells its operators: request ids, JSON logs, the access line, EMF metrics.
+
+- `request_id`: the id of each request, its `X-Request-ID` header and its place in log lines.
+- `log_config`: the one JSON logging configuration, shared by Django and gunicorn.
+- `access`: the middleware that writes one access line and one metrics record per request.
+- `metrics`: CloudWatch Embedded Metric Format records.
+"""

@@ -1,0 +1,56 @@
+"""Request ids: taken from a well-formed `X-Request-ID`, generated otherwise.
+
+The id of the request being answered lives in a context variable, so that any
+log line written while answering it, and any error body, can carry it without
+the request being passed around.
+"""
+
+import contextvars
+import logging
+import re
+import uuid
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
+# Letters, digits and a few separators, at most 128 characters: enough for UUIDs,
+# API Gateway and tracing ids; nothing that could forge a log line or a header.
+WELL_FORMED_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    """Return the id of the request being answered, or None outside a request."""
+    return _request_id.get()
+
+
+def request_id_for(incoming: str | None) -> str:
+    """Return the incoming id when it is well formed, else a new random one."""
+    if incoming and WELL_FORMED_REQUEST_ID.fullmatch(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    """Set `request.request_id`, keep it current while the request is answered, echo it back."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
+        token = _request_id.set(request.request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            _request_id.reset(token)
+        response[REQUEST_ID_HEADER] = request.request_id
+        return response
+
+
+class RequestIdLogFilter(logging.Filter):
+    """Add `request_id` to every log record (None outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id()
+        return True
