@@ -39,6 +39,35 @@ CODE_READING_THE_ENVIRONMENT = [
     *sorted((PROJECT_ROOT / "backend").glob("**/*.py")),
     PROJECT_ROOT / "gunicorn.conf.py",
 ]
+# env.str("NAME"...), env.int(...), os.environ.get("NAME"...), gunicorn.conf.py's _int("NAME"...).
+ENVIRONMENT_READ = re.compile(r"(?:\benv\.\w+|environ\.get|\b_int)\(\s*[\"']([A-Z][A-Z0-9_]*)[\"']")
+# Variables the code reads that the service's manifest leaves unset, on purpose.
+LEFT_UNSET_IN_THE_SERVICE = {
+    "DATABASE_URL": "DB_SECRET describes the database on AWS",
+    "REDIS_URL": "REDIS_HOST, REDIS_PORT and REDIS_AUTH_TOKEN describe the cache on AWS",
+    "DB_SSLROOTCERT": "only for DB_SSLMODE=verify-full, which needs the RDS CA bundle in the image",
+    "PORT": "the Dockerfile sets it, to the manifest's image.port (checked above)",
+    "DJANGO_STATIC_ROOT": "the Dockerfile sets it to where collectstatic ran",
+    "COPILOT_ENVIRONMENT_NAME": "Copilot injects it into every task",
+    "METRICS_ENVIRONMENT": "defaults to COPILOT_ENVIRONMENT_NAME",
+    "DJANGO_SECURE_HSTS_PRELOAD": "a commitment for the whole domain, for its owner to make",
+    "DJANGO_CSRF_TRUSTED_ORIGINS": "only cross-origin form posts need it, once there is a domain",
+    "FORWARDED_ALLOW_IPS": "any peer may be trusted: only the load balancer reaches a task",
+    "GUNICORN_GRACEFUL_TIMEOUT": "gunicorn.conf.py sets it against the load balancer's timings",
+    "GUNICORN_KEEPALIVE": "gunicorn.conf.py sets it against the load balancer's idle timeout",
+    "GUNICORN_MAX_REQUESTS": "gunicorn.conf.py's worker recycling suits any size",
+    "GUNICORN_MAX_REQUESTS_JITTER": "gunicorn.conf.py's worker recycling suits any size",
+}
+
+
+def variables_read_by_the_code() -> set[str]:
+    return {
+        name
+        for path in CODE_READING_THE_ENVIRONMENT
+        for name in ENVIRONMENT_READ.findall(path.read_text())
+    }
+
+
 PRIVATE_IP = "10.0.37.142"
 
 
@@ -177,15 +206,26 @@ def test_the_migration_job_provides_what_migrate_needs_and_runs_migrate():
 
 @pytest.mark.parametrize("workload", WORKLOADS)
 def test_every_variable_and_secret_a_manifest_sets_is_read_by_the_code(workload):
-    code = "\n".join(path.read_text() for path in CODE_READING_THE_ENVIRONMENT)
-
-    unread = {
-        name
-        for name in environment_names(workload_manifest(workload))
-        if not re.search(rf"[\"']{name}[\"']", code)
-    }
+    unread = environment_names(workload_manifest(workload)) - variables_read_by_the_code()
 
     assert unread == set()
+
+
+def test_the_service_sets_every_variable_the_code_reads_except_those_left_unset_on_purpose():
+    provided = environment_names(workload_manifest("api"))
+
+    assert variables_read_by_the_code() - provided == set(LEFT_UNSET_IN_THE_SERVICE)
+
+
+def test_the_scan_of_the_code_finds_the_variables_settings_read():
+    """Guards the regular expression: a few reads of each shape must be found."""
+    assert variables_read_by_the_code() >= {
+        "DJANGO_SECRET_KEY",  # env.str("...")
+        "REDIS_PORT",  # env.int('...') inside an f-string
+        "API_PERMISSION_CLASS",  # env.str(\n "..."
+        "FORWARDED_ALLOW_IPS",  # os.environ.get("...")
+        "WEB_CONCURRENCY",  # _int("...")
+    }
 
 
 def test_debug_is_off_in_every_workload_and_environment():
