@@ -1,13 +1,20 @@
+import io
+import json
+import logging
 import os
+import secrets
 import socket
 from urllib.parse import urlsplit
 
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
+from pythonjsonlogger.json import JsonFormatter
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from backend.observability.log_config import METRICS_LOGGER, json_formatter
+from backend.observability.request_id import RequestIdLogFilter
 from tests.factories import ItemFactory, UserFactory
 
 
@@ -73,3 +80,57 @@ def collected_static(tmp_path_factory):
     with override_settings(STATIC_ROOT=root):
         call_command("collectstatic", "--noinput", verbosity=0)
         yield root
+
+
+@pytest.fixture(scope="session")
+def production_environment() -> dict[str, str]:
+    """The variables a production deploy sets (beyond its database and Redis); copy to change."""
+    return {
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_DEBUG": "false",
+        "DJANGO_ALLOWED_HOSTS": "items.example.com",
+        "DJANGO_CSRF_TRUSTED_ORIGINS": "https://items.example.com",
+        "DJANGO_SECURE_SSL_REDIRECT": "true",
+        "DJANGO_SECURE_HSTS_PRELOAD": "true",
+        "LOG_LEVEL": "INFO",
+        "METRICS_ENABLED": "true",
+    }
+
+
+class CapturedLog:
+    """What a test's log handler received: the raw text, and its lines parsed as JSON."""
+
+    def __init__(self):
+        self.stream = io.StringIO()
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def lines(self) -> list[dict]:
+        return [json.loads(line) for line in self.text.splitlines()]
+
+
+@pytest.fixture
+def json_log() -> CapturedLog:
+    """Log records written during the test, formatted exactly as production formats them."""
+    captured = CapturedLog()
+    options = {key: value for key, value in json_formatter().items() if key != "()"}
+    handler = logging.StreamHandler(captured.stream)
+    handler.setFormatter(JsonFormatter(**options))
+    handler.addFilter(RequestIdLogFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    yield captured
+    root.removeHandler(handler)
+
+
+@pytest.fixture
+def emf_log() -> CapturedLog:
+    """CloudWatch EMF records written during the test, one JSON document per line."""
+    captured = CapturedLog()
+    handler = logging.StreamHandler(captured.stream)
+    metrics_logger = logging.getLogger(METRICS_LOGGER)
+    metrics_logger.addHandler(handler)
+    yield captured
+    metrics_logger.removeHandler(handler)

@@ -20,6 +20,7 @@ def assert_problem(response, status: HTTPStatus, code: str) -> dict:
     assert body["title"] == status.phrase
     assert body["code"] == code
     assert body["detail"]
+    assert body["request_id"] == response["X-Request-ID"]
     return body
 
 

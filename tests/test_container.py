@@ -1,0 +1,403 @@
+"""The container's exact start command, run outside a container.
+
+There is no container engine here, so these tests run `bin/start` (the image's
+CMD) with gunicorn.conf.py and production settings against the local PostgreSQL
+and Redis, then speak HTTP to it as the load balancer and clients would. The
+Dockerfile itself is checked by hadolint and for the contract others rely on.
+"""
+
+import http.client
+import json
+import os
+import re
+import runpy
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.renderers import JSONRenderer
+
+from items.serializers import ItemSerializer
+from tests.factories import ItemFactory, UserFactory
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+PUBLIC_HOST = "items.example.com"
+PRIVATE_IP_HOST = "10.0.1.23"
+THROUGH_THE_LOAD_BALANCER = {"Host": PUBLIC_HOST, "X-Forwarded-Proto": "https"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+
+    def request(self, method: str, path: str, *, headers=None, body=None) -> Reply:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return Reply(response.status, response.headers, response.read())
+        finally:
+            conn.close()
+
+    def log_lines(self) -> list[dict]:
+        return [json.loads(line) for line in self.log_text().splitlines()]
+
+    def log_text(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self) -> int:
+        """SIGTERM, as ECS stops a task; return gunicorn's exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+
+def start_server(environment: dict, log_path: Path) -> Server:
+    port = int(environment["PORT"])
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [str(PROJECT_ROOT / "bin" / "start")],
+            env=environment,
+            cwd="/",  # bin/start finds the project itself, as in the image
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(port, process, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"bin/start exited with {process.returncode}:\n{server.log_text()}")
+        try:
+            if server.request("GET", "/healthz").status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.stop()
+    pytest.fail(f"bin/start did not answer /healthz within 30 s:\n{server.log_text()}")
+
+
+def postgres_url(settings_dict: dict) -> str:
+    credentials = quote(settings_dict["USER"], safe="")
+    if settings_dict.get("PASSWORD"):
+        credentials += ":" + quote(settings_dict["PASSWORD"], safe="")
+    host = settings_dict["HOST"] or "127.0.0.1"
+    port = settings_dict["PORT"] or 5432
+    return f"postgres://{credentials}@{host}:{port}/{settings_dict['NAME']}"
+
+
+def server_environment(production_environment: dict, static_root: Path, **overrides) -> dict:
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DB_", "REDIS_", "DATABASE_"))
+    }
+    return {
+        **inherited,
+        **production_environment,
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+        "PORT": str(free_port()),
+        "DJANGO_STATIC_ROOT": str(static_root),
+        "WEB_CONCURRENCY": "1",
+        "GUNICORN_THREADS": "2",
+        # The most verbose level, so that a secret logged anywhere would show.
+        "LOG_LEVEL": "DEBUG",
+        "REDIS_URL": os.environ["REDIS_URL"],
+        **overrides,
+    }
+
+
+@pytest.fixture(scope="module")
+def server(
+    django_db_setup, django_db_blocker, production_environment, collected_static, tmp_path_factory
+):
+    """The application as the image runs it, on the test database."""
+    environment = server_environment(
+        production_environment,
+        collected_static,
+        DATABASE_URL=postgres_url(connection.settings_dict),
+    )
+    running = start_server(environment, tmp_path_factory.mktemp("server") / "stdout.log")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def stored_item(transactional_db):
+    """An item committed to the test database, so the server process sees it."""
+    return ItemFactory()
+
+
+@pytest.fixture
+def stored_token(transactional_db) -> str:
+    return Token.objects.create(user=UserFactory()).key
+
+
+def as_json(item) -> dict:
+    return json.loads(JSONRenderer().render(ItemSerializer(item).data))
+
+
+# --- What the load balancer and clients see --------------------------------------
+
+
+def test_liveness_answers_the_private_ip_host_the_load_balancer_sends(server):
+    reply = server.request("GET", "/healthz", headers={"Host": PRIVATE_IP_HOST})
+
+    assert (reply.status, reply.json()) == (200, {"status": "ok"})
+    assert "no-store" in reply.headers["Cache-Control"]
+
+
+def test_the_api_refuses_a_host_that_is_not_allowed(server):
+    reply = server.request("GET", "/api/items/", headers={"Host": PRIVATE_IP_HOST})
+
+    assert reply.status == 400
+
+
+def test_readiness_reports_the_database_and_the_cache(server):
+    reply = server.request("GET", "/readyz", headers={"Host": PRIVATE_IP_HOST})
+
+    assert (reply.status, reply.json()) == (
+        200,
+        {"status": "ok", "checks": {"database": "ok", "cache": "ok"}},
+    )
+
+
+def test_an_api_read_through_the_load_balancer_returns_the_item(server, stored_item):
+    reply = server.request(
+        "GET", f"/api/items/{stored_item.pk}/", headers=THROUGH_THE_LOAD_BALANCER
+    )
+
+    assert reply.status == 200
+    assert reply.json() == as_json(stored_item)
+    assert reply.headers["Strict-Transport-Security"] == (
+        "max-age=31536000; includeSubDomains; preload"
+    )
+
+
+def test_plain_http_through_the_load_balancer_is_redirected_to_https(server):
+    reply = server.request(
+        "GET", "/api/items/", headers={"Host": PUBLIC_HOST, "X-Forwarded-Proto": "http"}
+    )
+
+    assert reply.status == 301
+    assert reply.headers["Location"] == f"https://{PUBLIC_HOST}/api/items/"
+
+
+def test_a_collected_static_file_is_served_under_its_hashed_name(server, collected_static):
+    manifest = json.loads((collected_static / "staticfiles.json").read_text())
+    hashed = manifest["paths"]["admin/css/base.css"]
+
+    reply = server.request("GET", f"/static/{hashed}", headers=THROUGH_THE_LOAD_BALANCER)
+
+    assert reply.status == 200
+    assert reply.body == (collected_static / hashed).read_bytes()
+    assert reply.headers["Content-Type"].startswith("text/css")
+    assert "immutable" in reply.headers["Cache-Control"]
+
+
+def test_the_image_healthcheck_command_passes(server):
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bin" / "healthcheck")],
+        env={**os.environ, "PORT": str(server.port)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
+# --- What reaches the log ----------------------------------------------------------
+
+
+def test_every_line_on_stdout_is_json_gunicorns_own_included(server):
+    server.request("GET", "/api/items/", headers=THROUGH_THE_LOAD_BALANCER)
+
+    lines = server.log_lines()
+    assert {"gunicorn.error", "backend.access"} <= {line.get("logger") for line in lines}
+    assert any(line.get("message", "").startswith("Booting worker") for line in lines)
+
+
+def test_the_access_line_and_the_metrics_carry_the_request_id(server, stored_item):
+    headers = {**THROUGH_THE_LOAD_BALANCER, "X-Request-ID": "alb-trace-0001"}
+
+    reply = server.request("GET", f"/api/items/{stored_item.pk}/", headers=headers)
+
+    assert reply.headers["X-Request-ID"] == "alb-trace-0001"
+    mine = [line for line in server.log_lines() if line.get("request_id") == "alb-trace-0001"]
+    access_line = next(line for line in mine if line.get("logger") == "backend.access")
+    metrics = next(line for line in mine if "_aws" in line)
+    assert (access_line["route"], access_line["status"]) == ("GET item-detail", 200)
+    assert (metrics["Route"], metrics["StatusClass"], metrics["Requests"]) == (
+        "GET item-detail",
+        "2xx",
+        1,
+    )
+
+
+def test_tokens_and_passwords_never_reach_the_log(server, stored_token):
+    authorized = {
+        **THROUGH_THE_LOAD_BALANCER,
+        "Authorization": f"Token {stored_token}",
+        "Content-Type": "application/json",
+    }
+    password = "correct-horse-battery-staple-42"
+
+    created = server.request(
+        "POST", "/api/items/", headers=authorized, body=b'{"name": "Lamp", "price": "1.00"}'
+    )
+    server.request("GET", f"/api/items/?token={stored_token}", headers=THROUGH_THE_LOAD_BALANCER)
+    login = server.request(
+        "POST",
+        "/admin/login/",
+        headers={**THROUGH_THE_LOAD_BALANCER, "Content-Type": "application/x-www-form-urlencoded"},
+        body=f"username=admin&password={password}".encode(),
+    )
+
+    assert (created.status, login.status) == (201, 403)
+    access = [line for line in server.log_lines() if line.get("logger") == "backend.access"]
+    assert any(line["route"] == "POST item-list" and line["user_id"] for line in access)
+    log = server.log_text()
+    assert stored_token not in log
+    assert password not in log
+
+
+def test_readiness_is_503_when_the_database_is_down_and_shutdown_is_graceful(
+    production_environment, collected_static, tmp_path
+):
+    environment = server_environment(
+        production_environment,
+        collected_static,
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:{free_port()}/items",
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+    )
+    server = start_server(environment, tmp_path / "stdout.log")
+    try:
+        ready = server.request("GET", "/readyz", headers={"Host": PRIVATE_IP_HOST})
+        alive = server.request("GET", "/healthz", headers={"Host": PRIVATE_IP_HOST})
+    finally:
+        exit_code = server.stop()
+
+    assert (ready.status, ready.json()) == (
+        503,
+        {"status": "unavailable", "checks": {"database": "unavailable", "cache": "degraded"}},
+    )
+    assert ready.headers["Content-Type"] == "application/json"
+    assert alive.status == 200
+    assert exit_code == 0
+    assert server.log_lines()[-1]["message"] == "Shutting down: Master"
+
+
+# --- The image definition ------------------------------------------------------------
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile():
+    hadolint = shutil.which("hadolint", path=str(VENV_BIN)) or shutil.which("hadolint")
+    assert hadolint, "hadolint is missing: make install (requirements-dev.txt pins it)"
+
+    result = subprocess.run(
+        [hadolint, "--no-color", "Dockerfile"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def dockerfile_instructions() -> list[str]:
+    text = (PROJECT_ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    return [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
+
+
+def test_the_image_runs_bin_start_on_port_8000_as_a_non_root_user():
+    instructions = dockerfile_instructions()
+
+    assert "EXPOSE 8000" in instructions
+    assert instructions[-1] == 'CMD ["/app/bin/start"]'
+    [user] = [line for line in instructions if line.startswith("USER ")]
+    assert re.fullmatch(r"USER [1-9][0-9]*:[1-9][0-9]*", user)
+    assert any(
+        line.startswith("HEALTHCHECK ") and "bin/healthcheck" in line for line in instructions
+    )
+
+
+def test_the_image_uses_the_python_the_tests_run_on():
+    major_minor = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+    [base] = [line for line in dockerfile_instructions() if line.startswith("ARG PYTHON_IMAGE=")]
+    assert base.startswith(f"ARG PYTHON_IMAGE=python:{major_minor}-slim")
+
+
+def gunicorn_settings(monkeypatch, **environment) -> dict:
+    for name in ("PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_GRACEFUL_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))
+
+
+def test_gunicorn_defaults_fit_a_small_fargate_task_behind_a_load_balancer(monkeypatch):
+    config = gunicorn_settings(monkeypatch)
+
+    assert {
+        name: config[name]
+        for name in (
+            "bind",
+            "worker_class",
+            "workers",
+            "threads",
+            "graceful_timeout",
+            "keepalive",
+            "max_requests",
+            "max_requests_jitter",
+            "forwarded_allow_ips",
+            "accesslog",
+        )
+    } == {
+        "bind": "0.0.0.0:8000",
+        "worker_class": "gthread",
+        "workers": 2,
+        "threads": 4,
+        "graceful_timeout": 20,
+        "keepalive": 75,
+        "max_requests": 1000,
+        "max_requests_jitter": 100,
+        "forwarded_allow_ips": "*",
+        "accesslog": None,
+    }
+    # ECS sends SIGKILL 30 s after SIGTERM by default; in-flight requests finish first.
+    assert config["graceful_timeout"] < 30
+
+
+def test_gunicorn_takes_port_and_concurrency_from_the_environment(monkeypatch):
+    config = gunicorn_settings(monkeypatch, PORT="9000", WEB_CONCURRENCY="4", GUNICORN_THREADS="8")
+
+    assert (config["bind"], config["workers"], config["threads"]) == ("0.0.0.0:9000", 4, 8)

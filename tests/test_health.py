@@ -1,0 +1,81 @@
+"""/healthz and /readyz: cheap, never cached, answering the load balancer's checker."""
+
+import socket
+from http import HTTPStatus
+
+import pytest
+from django.test import override_settings
+
+pytestmark = pytest.mark.django_db
+
+PRIVATE_IP_HOST = "10.0.1.23"
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_liveness_is_ok_without_touching_a_dependency(client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = client.get("/healthz")
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_health_responses_are_never_cached(client, path):
+    cache_control = client.get(path)["Cache-Control"]
+
+    assert {"no-cache", "no-store", "must-revalidate", "max-age=0"} <= {
+        part.strip() for part in cache_control.split(",")
+    }
+
+
+def test_readiness_is_ok_when_the_database_and_the_cache_answer(client):
+    response = client.get("/readyz")
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "cache": "ok"}}
+
+
+def test_readiness_stays_200_and_says_degraded_when_redis_is_down(client):
+    unreachable_redis = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+    with override_settings(CACHES=unreachable_redis):
+        response = client.get("/readyz")
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.json() == {
+        "status": "degraded",
+        "checks": {"database": "ok", "cache": "degraded"},
+    }
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_health_answers_the_task_private_ip_as_host_but_the_api_does_not(client, path):
+    assert client.get(path, HTTP_HOST=PRIVATE_IP_HOST).status_code == HTTPStatus.OK
+    assert client.get("/api/items/", HTTP_HOST=PRIVATE_IP_HOST).status_code == (
+        HTTPStatus.BAD_REQUEST
+    )
+
+
+@override_settings(SECURE_SSL_REDIRECT=True)
+def test_health_over_plain_http_is_not_redirected_to_https(client):
+    assert client.get("/healthz").status_code == HTTPStatus.OK
+    assert client.get("/api/items/").status_code == HTTPStatus.MOVED_PERMANENTLY
+
+
+def test_health_checks_write_no_access_line(client, json_log):
+    client.get("/healthz")
+    client.get("/readyz")
+
+    assert json_log.lines() == []
