@@ -1,8 +1,10 @@
 """The Copilot manifests: valid for their type, and consistent with the code they deploy."""
 
+import os
 import re
 import runpy
 from http import HTTPStatus
+from pathlib import Path
 
 import pytest
 import yaml
@@ -167,6 +169,17 @@ def test_the_container_port_is_gunicorns_bind_and_the_dockerfiles_expose(monkeyp
 
     assert gunicorn["bind"] == f"0.0.0.0:{port}"
     assert exposed == [str(port)]
+
+
+def test_the_container_health_check_runs_the_images_own_probe_of_the_liveness_path():
+    command = workload_manifest("api")["image"]["healthcheck"]["command"]
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    probe = PROJECT_ROOT / "bin" / Path(command[1]).name
+
+    assert command == ["CMD", "/app/bin/healthcheck"]
+    assert re.search(r"^WORKDIR /app$", dockerfile, re.M)
+    assert os.access(probe, os.X_OK)
+    assert LIVENESS_PATH in probe.read_text()
 
 
 def test_the_health_check_probes_the_liveness_path():

@@ -99,6 +99,18 @@ HEALTHCHECK = {
     "required": ["path"],
     "additionalProperties": False,
 }
+CONTAINER_HEALTHCHECK = {
+    "type": "object",
+    "properties": {
+        "command": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+        "interval": DURATION,
+        "timeout": DURATION,
+        "retries": {"type": "integer", "minimum": 1, "maximum": 10},
+        "start_period": DURATION,
+    },
+    "required": ["command"],
+    "additionalProperties": False,
+}
 COUNT = {
     "oneOf": [
         {"type": "integer", "minimum": 0},
@@ -154,7 +166,11 @@ LOAD_BALANCED_WEB_SERVICE = {
         },
         "image": {
             "type": "object",
-            "properties": {"build": IMAGE_BUILD, "port": {"type": "integer"}},
+            "properties": {
+                "build": IMAGE_BUILD,
+                "port": {"type": "integer"},
+                "healthcheck": CONTAINER_HEALTHCHECK,
+            },
             "required": ["build", "port"],
             "additionalProperties": False,
         },
