@@ -109,14 +109,16 @@ USE_I18N = True
 USE_TZ = True
 
 # --- Static files -----------------------------------------------------------------
-# Collected at image build time and served by whitenoise (admin, Swagger UI, Redoc)
-# under content-hashed names, so browsers may cache them for good.
+# Collected at image build time and served, compressed, by whitenoise: the admin,
+# Swagger UI and Redoc. Names stay unhashed (whitenoise then allows a 60 s browser
+# cache): no manifest is needed, so the test client and the live server used by the
+# browser tests find every file without a collect step.
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
 # --- API ------------------------------------------------------------------------

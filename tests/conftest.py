@@ -73,8 +73,8 @@ def item(db):
 def collected_static(tmp_path_factory):
     """Static files collected once, as the image build does, into a temporary STATIC_ROOT.
 
-    Production stores them under content-hashed names listed in a manifest; pages
-    that link a static file (admin, Swagger UI, Redoc) need that manifest.
+    whitenoise serves from there (and warns when the directory is missing); the
+    container tests serve it to their server process.
     """
     root = tmp_path_factory.mktemp("staticfiles")
     with override_settings(STATIC_ROOT=root):

@@ -6,7 +6,6 @@ from io import StringIO
 import pytest
 import yaml
 from django.core.management import call_command
-from django.templatetags.static import static
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +81,5 @@ def test_docs_pages_load_their_assets_from_this_service(api_client, path, asset)
 
     assert response.status_code == HTTPStatus.OK
     html = response.content.decode()
-    # Collected static files carry a content hash in their names.
-    assert static(asset) in html
-    assert static(asset).startswith("/static/drf_spectacular_sidecar/")
+    assert f"/static/{asset}" in html
     assert "cdn" not in html.lower()
