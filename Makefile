@@ -60,3 +60,25 @@ screenshots: install ## Retake docs/screenshots/ (admin, Swagger UI) with the br
 	SCREENSHOTS_DIR=docs/screenshots \
 		DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(BIN)/pytest tests/browser -m browser $(PYTEST_ARGS)
+
+# --- AWS Copilot deploy: offline validation --------------------------------------
+# checkov lives in its own virtualenv (see requirements-checkov.txt); `make test` installs it
+# so tests/test_copilot_addons.py can scan the addon templates with --skip-download.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt | cksum | cut -d' ' -f1)
+.PHONY: install-checkov clean-checkov
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
+	rm -f $(CHECKOV_VENV)/.installed-* && touch $@
+
+install-checkov: $(CHECKOV_STAMP) ## Create .venv-checkov with the pinned checkov (used by make test)
+
+test: install-checkov
+
+clean: clean-checkov
+
+clean-checkov:
+	rm -rf $(CHECKOV_VENV)

@@ -1,0 +1,46 @@
+"""docs/deploy.md: the commands a first deploy runs, in an order that can work."""
+
+import re
+
+from tests.copilot.workspace import ENVIRONMENTS, PROJECT_ROOT, WORKLOADS, load_yaml
+
+GUIDE = (PROJECT_ROOT / "docs" / "deploy.md").read_text()
+# Each step needs the one before it: the app, then the workloads registered, then the
+# environment with its data tier, then migrations, then the service.
+FIRST_DEPLOY_ORDER = [
+    "copilot app init",
+    "copilot svc init --name api",
+    "copilot job init --name migrate",
+    "copilot env init --name test",
+    "copilot env deploy --name test",
+    "copilot job deploy --name migrate --env test",
+    "copilot job run --name migrate --env test",
+    "copilot svc deploy --name api --env test",
+]
+
+
+def first_deploy_block() -> str:
+    section = GUIDE.split("## First deploy, in order", 1)[1]
+    return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+
+
+def test_the_first_deploy_runs_each_step_after_the_one_it_needs():
+    block = first_deploy_block()
+    positions = [block.find(command) for command in FIRST_DEPLOY_ORDER]
+
+    assert -1 not in positions, dict(zip(FIRST_DEPLOY_ORDER, positions, strict=True))
+    assert positions == sorted(positions)
+
+
+def test_the_guide_names_only_workloads_environments_and_the_application_that_exist():
+    application = load_yaml(PROJECT_ROOT / "copilot" / ".workspace")["application"]
+
+    assert set(re.findall(r"copilot (?:svc|job) \w+ --name ([\w-]+)", GUIDE)) <= set(WORKLOADS)
+    assert set(re.findall(r"--env ([\w-]+)", GUIDE)) <= set(ENVIRONMENTS)
+    assert set(re.findall(r"copilot app init ([\w-]+)", GUIDE)) == {application}
+
+
+def test_the_guide_says_it_was_not_deployed_and_that_copilot_is_out_of_support():
+    assert "has never been deployed to AWS" in GUIDE
+    assert "end of support on **12 June 2026**" in GUIDE
+    assert "```mermaid" in GUIDE

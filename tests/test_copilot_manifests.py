@@ -1,0 +1,258 @@
+"""The Copilot manifests: valid for their type, and consistent with the code they deploy."""
+
+import os
+import re
+import runpy
+from http import HTTPStatus
+from pathlib import Path
+
+import pytest
+import yaml
+from jsonschema import Draft202012Validator
+
+from backend.health import LIVENESS_PATH
+from tests.copilot.schemas import FARGATE_MEMORY_BY_CPU, SCHEMA_BY_TYPE
+from tests.copilot.workspace import (
+    COPILOT_DIR,
+    ENVIRONMENTS,
+    PREDEFINED_MANIFEST_VARIABLES,
+    PROJECT_ROOT,
+    WORKLOADS,
+    environment_manifest,
+    interpolated_variables,
+    load_yaml,
+    manifest_paths,
+    workload_manifest,
+)
+
+# What production settings cannot do without (backend/settings.py, backend/connections.py):
+# the signing key, the host names, the database secret with TLS, and the cache endpoint
+# with its token. Everything else has a production-safe default.
+PRODUCTION_REQUIRED = {
+    "DJANGO_SECRET_KEY",
+    "DJANGO_ALLOWED_HOSTS",
+    "DB_SECRET",
+    "DB_SSLMODE",
+    "REDIS_HOST",
+    "REDIS_AUTH_TOKEN",
+}
+MIGRATION_REQUIRED = {"DJANGO_SECRET_KEY", "DB_SECRET", "DB_SSLMODE"}
+CODE_READING_THE_ENVIRONMENT = [
+    *sorted((PROJECT_ROOT / "backend").glob("**/*.py")),
+    PROJECT_ROOT / "gunicorn.conf.py",
+]
+# env.str("NAME"...), env.int(...), os.environ.get("NAME"...), gunicorn.conf.py's _int("NAME"...).
+ENVIRONMENT_READ = re.compile(r"(?:\benv\.\w+|environ\.get|\b_int)\(\s*[\"']([A-Z][A-Z0-9_]*)[\"']")
+# Variables the code reads that the service's manifest leaves unset, on purpose.
+LEFT_UNSET_IN_THE_SERVICE = {
+    "DATABASE_URL": "DB_SECRET describes the database on AWS",
+    "REDIS_URL": "REDIS_HOST, REDIS_PORT and REDIS_AUTH_TOKEN describe the cache on AWS",
+    "DB_SSLROOTCERT": "only for DB_SSLMODE=verify-full, which needs the RDS CA bundle in the image",
+    "PORT": "the Dockerfile sets it, to the manifest's image.port (checked above)",
+    "DJANGO_STATIC_ROOT": "the Dockerfile sets it to where collectstatic ran",
+    "COPILOT_ENVIRONMENT_NAME": "Copilot injects it into every task",
+    "METRICS_ENVIRONMENT": "defaults to COPILOT_ENVIRONMENT_NAME",
+    "DJANGO_SECURE_HSTS_PRELOAD": "a commitment for the whole domain, for its owner to make",
+    "DJANGO_CSRF_TRUSTED_ORIGINS": "only cross-origin form posts need it, once there is a domain",
+    "FORWARDED_ALLOW_IPS": "any peer may be trusted: only the load balancer reaches a task",
+    "GUNICORN_GRACEFUL_TIMEOUT": "gunicorn.conf.py sets it against the load balancer's timings",
+    "GUNICORN_KEEPALIVE": "gunicorn.conf.py sets it against the load balancer's idle timeout",
+    "GUNICORN_MAX_REQUESTS": "gunicorn.conf.py's worker recycling suits any size",
+    "GUNICORN_MAX_REQUESTS_JITTER": "gunicorn.conf.py's worker recycling suits any size",
+}
+
+
+def variables_read_by_the_code() -> set[str]:
+    return {
+        name
+        for path in CODE_READING_THE_ENVIRONMENT
+        for name in ENVIRONMENT_READ.findall(path.read_text())
+    }
+
+
+PRIVATE_IP = "10.0.37.142"
+
+
+def environment_names(manifest: dict) -> set[str]:
+    """Every variable or secret a workload gets, in any environment."""
+    names = set()
+    for block in [manifest, *manifest.get("environments", {}).values()]:
+        names |= set(block.get("variables") or {}) | set(block.get("secrets") or {})
+    return names
+
+
+def per_environment(manifest: dict, environment: str) -> dict:
+    """The manifest as Copilot resolves it for one environment: maps merge, values replace."""
+    return deep_merge(manifest, manifest.get("environments", {}).get(environment, {}))
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = deep_merge(base[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+@pytest.mark.parametrize("path", manifest_paths(), ids=lambda p: str(p.relative_to(COPILOT_DIR)))
+def test_every_manifest_has_only_fields_and_types_copilot_accepts_for_its_type(path):
+    manifest = load_yaml(path)
+    validator = Draft202012Validator(SCHEMA_BY_TYPE[manifest["type"]])
+
+    errors = [
+        f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(manifest)
+    ]
+
+    assert errors == []
+
+
+def test_manifests_are_read_as_yaml_1_2_so_the_job_trigger_stays_on():
+    text = (COPILOT_DIR / "migrate" / "manifest.yml").read_text()
+
+    assert workload_manifest("migrate")["on"] == {"schedule": "none"}
+    # The YAML 1.1 reading a PyYAML-based check would silently validate instead:
+    assert True in yaml.safe_load(text)
+
+
+def test_the_workspace_names_the_application():
+    workspace = load_yaml(COPILOT_DIR / ".workspace")
+
+    assert re.fullmatch(r"[a-z][a-z0-9-]{0,28}", workspace["application"])
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_each_environment_is_named_after_its_folder_with_container_insights_on(environment):
+    manifest = environment_manifest(environment)
+
+    assert (manifest["name"], manifest["type"]) == (environment, "Environment")
+    assert manifest["observability"]["container_insights"] is True
+
+
+@pytest.mark.parametrize("workload", WORKLOADS)
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_every_task_size_is_one_fargate_runs(workload, environment):
+    resolved = per_environment(workload_manifest(workload), environment)
+
+    assert resolved["memory"] in FARGATE_MEMORY_BY_CPU[resolved["cpu"]]
+
+
+def test_workload_names_match_their_folders():
+    assert [workload_manifest(name)["name"] for name in WORKLOADS] == list(WORKLOADS)
+
+
+def test_prod_runs_more_and_larger_tasks_than_test():
+    api = workload_manifest("api")
+    test, prod = api["environments"]["test"], api["environments"]["prod"]
+
+    assert prod["cpu"] > test["cpu"]
+    assert prod["memory"] > test["memory"]
+    assert int(prod["count"]["range"].split("-")[0]) > int(test["count"]["range"].split("-")[0])
+
+
+def test_the_service_runs_in_private_subnets_with_exec_and_rolling_deploys():
+    api = workload_manifest("api")
+
+    assert api["network"]["vpc"]["placement"] == "private"
+    assert api["exec"] is True
+    assert api["deployment"] == {"rolling": "default"}
+
+
+def test_the_container_port_is_gunicorns_bind_and_the_dockerfiles_expose(monkeypatch):
+    monkeypatch.delenv("PORT", raising=False)
+    gunicorn = runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))
+    exposed = re.findall(r"^EXPOSE\s+(\d+)", (PROJECT_ROOT / "Dockerfile").read_text(), re.M)
+
+    port = workload_manifest("api")["image"]["port"]
+
+    assert gunicorn["bind"] == f"0.0.0.0:{port}"
+    assert exposed == [str(port)]
+
+
+def test_the_container_health_check_runs_the_images_own_probe_of_the_liveness_path():
+    command = workload_manifest("api")["image"]["healthcheck"]["command"]
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    probe = PROJECT_ROOT / "bin" / Path(command[1]).name
+
+    assert command == ["CMD", "/app/bin/healthcheck"]
+    assert re.search(r"^WORKDIR /app$", dockerfile, re.M)
+    assert os.access(probe, os.X_OK)
+    assert LIVENESS_PATH in probe.read_text()
+
+
+def test_the_health_check_probes_the_liveness_path():
+    assert workload_manifest("api")["http"]["healthcheck"]["path"] == LIVENESS_PATH
+
+
+def test_the_health_check_path_answers_200_to_a_private_ip_host(client, settings):
+    api = workload_manifest("api")
+    settings.DEBUG = False
+    settings.ALLOWED_HOSTS = [api["variables"]["DJANGO_ALLOWED_HOSTS"]]
+
+    health = client.get(api["http"]["healthcheck"]["path"], HTTP_HOST=PRIVATE_IP)
+    # The same Host anywhere else is refused: only the health path is exempt.
+    elsewhere = client.get("/api/docs/", HTTP_HOST=PRIVATE_IP)
+
+    assert health.status_code == HTTPStatus.OK
+    assert elsewhere.status_code == HTTPStatus.BAD_REQUEST
+
+
+def test_the_grace_period_and_deregistration_delay_outlast_gunicorns_graceful_timeout():
+    gunicorn = runpy.run_path(str(PROJECT_ROOT / "gunicorn.conf.py"))
+    http = workload_manifest("api")["http"]
+
+    assert int(http["deregistration_delay"].rstrip("s")) > gunicorn["graceful_timeout"]
+
+
+def test_the_service_provides_every_variable_production_settings_require():
+    assert environment_names(workload_manifest("api")) >= PRODUCTION_REQUIRED
+
+
+def test_the_migration_job_provides_what_migrate_needs_and_runs_migrate():
+    job = workload_manifest("migrate")
+
+    assert environment_names(job) >= MIGRATION_REQUIRED
+    assert job["command"] == ["python", "manage.py", "migrate", "--noinput"]
+
+
+@pytest.mark.parametrize("workload", WORKLOADS)
+def test_every_variable_and_secret_a_manifest_sets_is_read_by_the_code(workload):
+    unread = environment_names(workload_manifest(workload)) - variables_read_by_the_code()
+
+    assert unread == set()
+
+
+def test_the_service_sets_every_variable_the_code_reads_except_those_left_unset_on_purpose():
+    provided = environment_names(workload_manifest("api"))
+
+    assert variables_read_by_the_code() - provided == set(LEFT_UNSET_IN_THE_SERVICE)
+
+
+def test_the_scan_of_the_code_finds_the_variables_settings_read():
+    """Guards the regular expression: a few reads of each shape must be found."""
+    assert variables_read_by_the_code() >= {
+        "DJANGO_SECRET_KEY",  # env.str("...")
+        "REDIS_PORT",  # env.int('...') inside an f-string
+        "API_PERMISSION_CLASS",  # env.str(\n "..."
+        "FORWARDED_ALLOW_IPS",  # os.environ.get("...")
+        "WEB_CONCURRENCY",  # _int("...")
+    }
+
+
+def test_debug_is_off_in_every_workload_and_environment():
+    for workload in WORKLOADS:
+        manifest = workload_manifest(workload)
+        for environment in ENVIRONMENTS:
+            variables = per_environment(manifest, environment)["variables"]
+            assert variables["DJANGO_DEBUG"] == "false", (workload, environment)
+
+
+def test_manifests_use_only_shell_variables_the_deploy_guide_exports():
+    guide = (PROJECT_ROOT / "docs" / "deploy.md").read_text()
+    exported = set(re.findall(r"^export ([A-Z_][A-Z0-9_]*)=", guide, re.M))
+
+    used = set().union(*(interpolated_variables(p.read_text()) for p in manifest_paths()))
+
+    assert used - PREDEFINED_MANIFEST_VARIABLES <= exported
