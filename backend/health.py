@@ -13,6 +13,8 @@ from django.http import JsonResponse
 from django.urls import resolve
 from django.views.decorators.cache import never_cache
 
+from backend.cache import redis_breaker
+
 LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
 
@@ -60,6 +62,8 @@ def database_state(alias: str = "default") -> str:
 
 def cache_state(alias: str = "default") -> str:
     """Return "ok" when the cache answers a read, else "degraded" (reads go to the database)."""
+    if redis_breaker().is_open:  # this process already reads around the cache
+        return "degraded"
     try:
         caches[alias].get(CACHE_PROBE_KEY)
     except Exception:  # Each cache backend raises its own errors; any of them means degraded.

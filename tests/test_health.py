@@ -6,6 +6,8 @@ from http import HTTPStatus
 import pytest
 from django.test import override_settings
 
+from backend.cache import redis_breaker
+
 pytestmark = pytest.mark.django_db
 
 PRIVATE_IP_HOST = "10.0.1.23"
@@ -79,3 +81,12 @@ def test_health_checks_write_no_access_line(client, json_log):
     client.get("/readyz")
 
     assert json_log.lines() == []
+
+
+def test_readiness_says_degraded_while_the_cache_breaker_is_open(client, settings):
+    settings.CACHE_BREAKER_THRESHOLD = 1
+    redis_breaker().record_failure()
+
+    response = client.get("/readyz")
+
+    assert response.json()["checks"]["cache"] == "degraded"
