@@ -18,6 +18,18 @@ from rest_framework.views import exception_handler as drf_exception_handler
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
+class PreconditionFailed(exceptions.APIException):
+    status_code = HTTPStatus.PRECONDITION_FAILED
+    default_detail = "The resource has changed since the given ETag; fetch it again."
+    default_code = "precondition_failed"
+
+
+class PreconditionRequired(exceptions.APIException):
+    status_code = HTTPStatus.PRECONDITION_REQUIRED
+    default_detail = "This request needs an If-Match header with the current ETag."
+    default_code = "precondition_required"
+
+
 def problem(status: int, *, code: str, detail: str, errors=None) -> dict:
     """Return the body of an error response."""
     body = {
@@ -102,6 +114,14 @@ class ProblemAutoSchema(AutoSchema):
         if operation is None:
             return None
         problem_ref = self.resolve_serializer(ProblemSerializer, "response").ref
+        if method == "GET" and "{" in path:
+            operation["responses"].setdefault(
+                str(HTTPStatus.NOT_MODIFIED.value),
+                {
+                    "description": "Not Modified: `If-None-Match` or `If-Modified-Since` matched",
+                    "headers": {"ETag": {"schema": {"type": "string"}}},
+                },
+            )
         for status in self._error_statuses(path, method):
             operation["responses"].setdefault(
                 str(status),
@@ -113,9 +133,13 @@ class ProblemAutoSchema(AutoSchema):
         return operation
 
     def _error_statuses(self, path: str, method: str) -> list[int]:
-        statuses = [HTTPStatus.INTERNAL_SERVER_ERROR]
+        statuses = [HTTPStatus.INTERNAL_SERVER_ERROR, HTTPStatus.TOO_MANY_REQUESTS]
         if "{" in path or self.view.action == "list":
             statuses.append(HTTPStatus.NOT_FOUND)  # unknown id, or a page past the end
+        if self.view.action == "list":
+            statuses.append(HTTPStatus.BAD_REQUEST)  # an invalid filter or ordering
+        if "{" in path and method in ("PUT", "PATCH", "DELETE"):
+            statuses += [HTTPStatus.PRECONDITION_FAILED, HTTPStatus.PRECONDITION_REQUIRED]
         if method in ("POST", "PUT", "PATCH", "DELETE"):
             statuses += [HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN]
         if method in ("POST", "PUT", "PATCH"):
