@@ -34,7 +34,8 @@ class _FailOpen:
                 logger.warning("Throttling is off: the cache is unavailable", exc_info=True)
                 _FailOpen.failing_open = True
             return True
-        if _FailOpen.failing_open:
+        cache_answered = getattr(self, "history", None) is not None
+        if cache_answered and _FailOpen.failing_open:
             logger.warning("Throttling is back on: the cache answers again")
             _FailOpen.failing_open = False
         return allowed
@@ -51,3 +52,9 @@ class AnonRateThrottle(_FailOpen, throttling.AnonRateThrottle):
 
 class UserRateThrottle(_FailOpen, throttling.UserRateThrottle):
     """Limits each authenticated user (`API_THROTTLE_USER_RATE`)."""
+
+    def get_cache_key(self, request, view) -> str | None:
+        # DRF would also count anonymous requests here; AnonRateThrottle covers those.
+        if not request.user or not request.user.is_authenticated:
+            return None
+        return super().get_cache_key(request, view)
