@@ -11,6 +11,7 @@ from http import HTTPStatus
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions, serializers
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -74,6 +75,7 @@ def problem_response(status: int, *, code: str, detail: str) -> JsonResponse:
     )
 
 
+@csrf_exempt  # a 404 in the problem shape, whatever the method, never an HTML 403
 def api_not_found(request, *args, **kwargs) -> JsonResponse:
     """Any path under /api/ that no route matches."""
     return problem_response(404, code="not_found", detail="No API route matches this path.")

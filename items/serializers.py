@@ -1,10 +1,62 @@
+import re
+
+from django.db import models
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from items.models import Item
 
+# Up to 8 whole digits and 2 decimals: 0.00 to 99999999.99, the range Item.price allows.
+PRICE_PATTERN = r"^[0-9]{1,8}(\.[0-9]{1,2})?$"
+
+
+@extend_schema_field(
+    {"type": "string", "format": "decimal", "pattern": PRICE_PATTERN, "example": "19.99"}
+)
+class PriceField(serializers.DecimalField):
+    """Money as the API documents it: a JSON string such as "19.99", never a float.
+
+    A JSON number may already have lost its exact value in the client's float parsing,
+    and the accepted input is exactly what the schema's pattern describes.
+    """
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not re.fullmatch(PRICE_PATTERN, data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JSONStringField(serializers.CharField):
+    """A text field that takes only JSON strings; DRF alone would turn 12 into "12"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JSONIntegerField(serializers.IntegerField):
+    """An integer field that takes only JSON integers; DRF alone would take "12" and 12.0."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
 
 class ItemSerializer(serializers.ModelSerializer):
-    """An item as the API reads and writes it; `price` is a decimal string."""
+    """An item as the API reads and writes it; `price` is a decimal string.
+
+    Each field accepts exactly the JSON type the OpenAPI schema gives it.
+    """
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: JSONStringField,
+        models.TextField: JSONStringField,
+        models.PositiveIntegerField: JSONIntegerField,
+    }
+    price = PriceField(max_digits=10, decimal_places=2)
 
     class Meta:
         model = Item
