@@ -18,6 +18,11 @@ class PageNumberPagination(pagination.PageNumberPagination):
             raise ValidationError({self.page_size_query_param: ["Give a whole number from 1."]})
         return min(int(value), self.max_page_size)
 
+    def get_page_number(self, request, paginator):
+        if request.query_params.get(self.page_query_param) == "":
+            return ""  # DRF would read it as page 1; it is as invalid as `page=abc` (404)
+        return super().get_page_number(request, paginator)
+
     def get_schema_operation_parameters(self, view) -> list[dict]:
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:

@@ -18,7 +18,7 @@ from tests.factories import ItemFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION = 50
 
 # schemathesis's defaults plus 412: a stale If-Match is answered 412 before the body is
 # looked at (RFC 9110, 13.2.1), whether the rest of the request is valid or not.

@@ -28,6 +28,9 @@ VALID = {"name": "Lamp", "description": "", "price": "19.99", "quantity": 1}
         ("quantity", "3"),
         ("quantity", 3.0),
         ("quantity", True),
+        ("name", "nul\x00byte"),
+        ("description", "nul\x00byte"),
+        ("name", " " * 10 + "x" * 195),  # 205 as sent, though 195 once trimmed
     ],
 )
 def test_a_value_of_another_json_type_or_form_is_400(auth_client, field, value):
@@ -57,3 +60,24 @@ def test_the_schema_states_the_price_pattern_it_enforces(api_client):
         "pattern": r"^[0-9]{1,8}(\.[0-9]{1,2})?$",
         "example": "19.99",
     }
+
+
+def test_a_name_of_200_characters_with_surrounding_spaces_trimmed_is_accepted(auth_client):
+    response = auth_client.post(LIST_URL, {**VALID, "name": " " + "x" * 198 + " "}, format="json")
+
+    assert response.status_code == HTTPStatus.CREATED
+    assert response.json()["name"] == "x" * 198
+
+
+def test_an_empty_description_is_accepted(auth_client):
+    response = auth_client.post(LIST_URL, {**VALID, "description": ""}, format="json")
+
+    assert response.status_code == HTTPStatus.CREATED
+
+
+@pytest.mark.parametrize("page", ["", "abc", "0"])
+def test_an_invalid_page_is_404(api_client, page):
+    response = api_client.get(LIST_URL, {"page": page})
+
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response.json()["code"] == "not_found"
