@@ -58,15 +58,18 @@ def if_none_match_passes(header: str, current_etag: str) -> bool:
     return all(_opaque(etag) != _opaque(current_etag) for etag in etags)
 
 
-def is_not_modified(request, *, etag: str, updated_at: datetime) -> bool:
+def is_not_modified(request, *, etag: str, updated_at: datetime | None = None) -> bool:
     """Whether a GET of this representation should be answered `304 Not Modified`.
 
-    `If-None-Match` wins; `If-Modified-Since` counts only without it (RFC 9110, 13.2.2).
+    `If-None-Match` wins; `If-Modified-Since` counts only without it (RFC 9110, 13.2.2),
+    and only when `updated_at` is known.
     """
     if (if_none_match := request.headers.get("If-None-Match")) is not None:
         return not if_none_match_passes(if_none_match, etag)
     since = parse_http_date_safe(request.headers.get("If-Modified-Since", ""))
-    return since is not None and int(updated_at.timestamp()) <= since
+    if since is None or updated_at is None:
+        return False
+    return int(updated_at.timestamp()) <= since
 
 
 def check_if_match(request, item) -> None:

@@ -92,8 +92,8 @@ class ItemViewSet(viewsets.ModelViewSet):
 
     def finalize_response(self, request, response, *args, **kwargs):
         """Give every successful single-item response its `ETag` and `Last-Modified`."""
-        if self.action in SINGLE_ITEM_ACTIONS and response.status_code in (200, 201):
-            data = response.data
+        data = getattr(response, "data", None)  # absent on a response of stored bytes
+        if self.action in SINGLE_ITEM_ACTIONS and response.status_code in (200, 201) and data:
             updated_at = parse_datetime(data["updated_at"])
             for name, value in conditional.validator_headers(
                 data["id"], data["version"], updated_at

@@ -4,13 +4,14 @@ from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
-from django.test import override_settings
+from django.test import RequestFactory, override_settings
 from django.utils.http import http_date
 
 from items.conditional import (
     etag_for,
     if_match_passes,
     if_none_match_passes,
+    is_not_modified,
     last_modified_for,
 )
 from items.models import Item
@@ -68,6 +69,22 @@ def test_if_match_uses_strong_comparison_over_a_list(header, passes):
 )
 def test_if_none_match_uses_weak_comparison_over_a_list(header, passes):
     assert if_none_match_passes(header, '"7-3"') is passes
+
+
+@pytest.mark.parametrize(
+    ("headers", "not_modified"),
+    [
+        ({"If-None-Match": '"7-3"'}, True),
+        ({"If-None-Match": '"7-2"'}, False),
+        ({"If-Modified-Since": "Sun, 29 Nov 2026 09:00:00 GMT"}, False),
+        ({}, False),
+    ],
+)
+def test_without_updated_at_only_if_none_match_can_give_304(headers, not_modified):
+    """A cache hit that stores the version but not `updated_at` still answers 304."""
+    request = RequestFactory().get("/api/items/7/", headers=headers)
+
+    assert is_not_modified(request, etag='"7-3"', updated_at=None) is not_modified
 
 
 # --- GET ----------------------------------------------------------------------
