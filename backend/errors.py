@@ -12,6 +12,7 @@ from http import HTTPStatus
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions, serializers
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -19,6 +20,18 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from backend.observability.request_id import current_request_id
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class PreconditionFailed(exceptions.APIException):
+    status_code = HTTPStatus.PRECONDITION_FAILED
+    default_detail = "The resource has changed since the given ETag; fetch it again."
+    default_code = "precondition_failed"
+
+
+class PreconditionRequired(exceptions.APIException):
+    status_code = HTTPStatus.PRECONDITION_REQUIRED
+    default_detail = "This request needs an If-Match header with the current ETag."
+    default_code = "precondition_required"
 
 
 def problem(status: int, *, code: str, detail: str, errors=None) -> dict:
@@ -66,6 +79,7 @@ def problem_response(status: int, *, code: str, detail: str) -> JsonResponse:
     )
 
 
+@csrf_exempt  # a 404 in the problem shape, whatever the method, never an HTML 403
 def api_not_found(request, *args, **kwargs) -> JsonResponse:
     """Any path under /api/ that no route matches."""
     return problem_response(404, code="not_found", detail="No API route matches this path.")
@@ -109,6 +123,14 @@ class ProblemAutoSchema(AutoSchema):
         if operation is None:
             return None
         problem_ref = self.resolve_serializer(ProblemSerializer, "response").ref
+        if method == "GET" and "{" in path:
+            operation["responses"].setdefault(
+                str(HTTPStatus.NOT_MODIFIED.value),
+                {
+                    "description": "Not Modified: `If-None-Match` or `If-Modified-Since` matched",
+                    "headers": {"ETag": {"schema": {"type": "string"}}},
+                },
+            )
         for status in self._error_statuses(path, method):
             operation["responses"].setdefault(
                 str(status),
@@ -120,9 +142,13 @@ class ProblemAutoSchema(AutoSchema):
         return operation
 
     def _error_statuses(self, path: str, method: str) -> list[int]:
-        statuses = [HTTPStatus.INTERNAL_SERVER_ERROR]
+        statuses = [HTTPStatus.INTERNAL_SERVER_ERROR, HTTPStatus.TOO_MANY_REQUESTS]
         if "{" in path or self.view.action == "list":
             statuses.append(HTTPStatus.NOT_FOUND)  # unknown id, or a page past the end
+        if self.view.action == "list":
+            statuses.append(HTTPStatus.BAD_REQUEST)  # an invalid filter or ordering
+        if "{" in path and method in ("PUT", "PATCH", "DELETE"):
+            statuses += [HTTPStatus.PRECONDITION_FAILED, HTTPStatus.PRECONDITION_REQUIRED]
         if method in ("POST", "PUT", "PATCH", "DELETE"):
             statuses += [HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN]
         if method in ("POST", "PUT", "PATCH"):

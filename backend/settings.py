@@ -4,6 +4,7 @@ The README's configuration table lists each variable. Defaults give the embedded
 development setup (SQLite and an in-process cache); production supplies the rest.
 """
 
+import re
 from pathlib import Path
 
 import environ
@@ -139,6 +140,15 @@ STORAGES = {
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
+
+def throttle_rate(variable: str, *, default: str) -> str | None:
+    """A DRF rate such as `100/min` from the environment; empty turns the limit off."""
+    rate = env.str(variable, default=default)
+    if rate and not re.fullmatch(r"\d+/(s|sec|m|min|h|hour|d|day)", rate):
+        raise ImproperlyConfigured(f"{variable}={rate!r} is not a rate such as 100/min.")
+    return rate or None
+
+
 REST_FRAMEWORK = {
     # Token first, so an anonymous write gets 401 with a WWW-Authenticate header.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -160,7 +170,21 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "backend.errors.ProblemAutoSchema",
     "EXCEPTION_HANDLER": "backend.errors.api_exception_handler",
+    # Counters live in the shared cache; see backend/throttling.py for the fail-open rule.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "backend.throttling.AnonRateThrottle",
+        "backend.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": throttle_rate("API_THROTTLE_ANON_RATE", default="100/min"),
+        "user": throttle_rate("API_THROTTLE_USER_RATE", default="1000/min"),
+    },
+    # Proxies whose X-Forwarded-For entry to trust for a client's address: the ALB is one.
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=1),
 }
+
+# With it on, PUT, PATCH and DELETE without If-Match get 428 (lost-update protection).
+API_REQUIRE_IF_MATCH = env.bool("API_REQUIRE_IF_MATCH", default=False)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Items API",

@@ -1,34 +1,55 @@
 """What the items app caches, and the only code that touches that cache.
 
-One entry per item id: the item's rendered JSON bytes tagged with its version,
-so a hit is served without the ORM, the serializer or the renderer. An absent id
-is cached briefly as version 0 with an empty body.
+One entry per item id, tagged with the item's version: its `updated_at` and its
+rendered JSON bytes, so a hit is served, validators included, without the ORM,
+the serializer or the renderer. An absent id is cached briefly as version 0.
 """
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from rest_framework.renderers import JSONRenderer
 
-from backend.cache import DELETED, Entry, Read, ReadThroughCache
+from backend.cache import DELETED, Entry, ReadThroughCache
 from items.models import Item
 from items.serializers import ItemSerializer
 
 # Bump when the stored representation changes, so releases never misread each
 # other's entries during a rolling deploy.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _renderer = JSONRenderer()
 item_cache = ReadThroughCache(namespace=f"item:s{SCHEMA_VERSION}")
+
+
+@dataclass(frozen=True)
+class CachedItem:
+    """An item's response as stored: its version, last change and JSON body."""
+
+    version: int
+    updated_at: datetime
+    body: bytes
 
 
 def _load(item_id: int) -> Entry:
     item = Item.objects.filter(pk=item_id).first()
     if item is None:
         return Entry(version=0, payload=b"")
-    return Entry(version=item.version, payload=_renderer.render(ItemSerializer(item).data))
+    body = _renderer.render(ItemSerializer(item).data)
+    return Entry(version=item.version, payload=b"%r\n%s" % (item.updated_at.timestamp(), body))
 
 
-def read_item(item_id: int) -> Read:
-    """The item's rendered JSON and version; `entry.version == 0` when there is none."""
-    return item_cache.get_or_fill(item_id, lambda: _load(item_id))
+def _unpack(entry: Entry) -> CachedItem | None:
+    if not entry.version:
+        return None
+    timestamp, _, body = entry.payload.partition(b"\n")
+    return CachedItem(entry.version, datetime.fromtimestamp(float(timestamp), UTC), body)
+
+
+def read_item(item_id: int) -> tuple[CachedItem | None, str]:
+    """The item as stored (None when there is no such item) and the cache status."""
+    read = item_cache.get_or_fill(item_id, lambda: _load(item_id))
+    return _unpack(read.entry), read.status
 
 
 def item_changed(item_id: int, version: int) -> None:

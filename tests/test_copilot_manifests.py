@@ -42,7 +42,9 @@ CODE_READING_THE_ENVIRONMENT = [
     PROJECT_ROOT / "gunicorn.conf.py",
 ]
 # env.str("NAME"...), env.int(...), os.environ.get("NAME"...), gunicorn.conf.py's _int("NAME"...).
-ENVIRONMENT_READ = re.compile(r"(?:\benv\.\w+|environ\.get|\b_int)\(\s*[\"']([A-Z][A-Z0-9_]*)[\"']")
+ENVIRONMENT_READ = re.compile(
+    r"(?:\benv\.\w+|environ\.get|\b_int|\bthrottle_rate)\(\s*[\"']([A-Z][A-Z0-9_]*)[\"']"
+)
 # Variables the code reads that the service's manifest leaves unset, on purpose.
 LEFT_UNSET_IN_THE_SERVICE = {
     "DATABASE_URL": "DB_SECRET describes the database on AWS",

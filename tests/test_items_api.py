@@ -48,7 +48,7 @@ def test_create_returns_201_with_location_and_the_item(auth_client):
 
 
 def test_create_applies_defaults_and_trims_the_name(auth_client):
-    response = auth_client.post(LIST_URL, {"name": "  Bolt  ", "price": 1}, format="json")
+    response = auth_client.post(LIST_URL, {"name": "  Bolt  ", "price": "1"}, format="json")
 
     assert response.status_code == HTTPStatus.CREATED
     body = response.json()
