@@ -9,7 +9,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/items
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench clean
+.PHONY: help install run test lint format bench bench-cpu clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,8 +43,12 @@ lint: install ## ruff lint and format check, and no missing migration
 	DJANGO_SECRET_KEY=lint $(BIN)/python manage.py makemigrations --check --dry-run
 
 bench: install ## Measure cached vs uncached reads vs the framework floor (needs wrk)
-	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; apt-get install -y -qq wrk >/dev/null; }
+	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; \
+		apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run.py
+
+bench-cpu: install ## CPU per request of a cache hit, layer by layer (after make bench)
+	$(BIN)/python bench/hit_path_cpu.py
 
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -72,7 +72,8 @@ def service_env(**overrides: str) -> dict:
         # A fresh prefix: every run starts cold and never reads an older run's entries.
         "APP_RELEASE": f"bench-{time.time_ns()}",
         "WEB_CONCURRENCY": WORKERS,
-        "GUNICORN_THREADS": "1",
+        # Off unless a scenario turns it on: it costs Redis round trips of its own.
+        "API_THROTTLE_ANON_RATE": "",
         **overrides,
     }
 
@@ -92,14 +93,18 @@ def seed() -> None:
 
 
 class Server:
-    """gunicorn serving bench.wsgi with the service's own gunicorn configuration."""
+    """gunicorn serving bench.wsgi with the service's own gunicorn.conf.py."""
 
     def __init__(self, **env: str):
         self.port = free_port()
-        command = [shutil.which("gunicorn") or "gunicorn", "bench.wsgi:application"]
-        if (ROOT / "gunicorn.conf.py").exists():
-            command += ["-c", "gunicorn.conf.py"]
-        command += ["--bind", f"127.0.0.1:{self.port}", "--workers", WORKERS]
+        command = [
+            shutil.which("gunicorn") or "gunicorn",
+            "bench.wsgi:application",
+            "--config",
+            "gunicorn.conf.py",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+        ]
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,
@@ -120,6 +125,11 @@ class Server:
                 time.sleep(0.2)
         self.stop()
         raise SystemExit(f"gunicorn did not serve on {self.url} within 30 s")
+
+    def warm(self, ids: int) -> None:
+        """Read each of the first `ids` items once, so a hot scenario starts all hits."""
+        for item_id in range(1, ids + 1):
+            urllib.request.urlopen(f"{self.url}/api/items/{item_id}/", timeout=5).read()
 
     def stop(self) -> None:
         self.process.terminate()
@@ -169,7 +179,7 @@ def machine() -> str:
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()
     return (
         f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
-        f"{' '.join(wrk_version[:2])}, gunicorn {WORKERS} sync workers, "
+        f"{' '.join(wrk_version[:2])}, gunicorn.conf.py with {WORKERS} workers, "
         f"wrk 1 thread {CONNECTIONS} connections {DURATION} x{REPEAT} on the same cores"
     )
 
@@ -183,13 +193,19 @@ def main() -> None:
     hot = {"BENCH_IDS": str(HOT_IDS), "BENCH_DISTRIBUTION": "uniform"}
     zipf = {"BENCH_IDS": str(ITEMS), "BENCH_DISTRIBUTION": "zipf", "BENCH_ZIPF_S": ZIPF_S}
     cached, uncached = Server(), Server(CACHE_ENABLED="false")
+    # A limit no client reaches: what the anonymous throttle's bookkeeping costs.
+    throttled = Server(API_THROTTLE_ANON_RATE="100000000/min")
+    servers = (cached, uncached, throttled)
     scenarios = {
         f"cached read, hot ({HOT_IDS:,} ids)": (cached, "/", reads, hot),
         f"uncached read ({HOT_IDS:,} ids, cache disabled)": (uncached, "/", reads, hot),
         f"cached read, Zipf s={ZIPF_S} over {ITEMS:,} ids": (cached, "/", reads, zipf),
         "floor: minimal Django view, same middleware": (cached, "/bench/floor/", None, {}),
+        "cached read, hot, anonymous throttle on": (throttled, "/", reads, hot),
     }
     try:
+        cached.warm(HOT_IDS)
+        throttled.warm(HOT_IDS)
         for server, path, script, env in scenarios.values():  # warm-up, not reported
             wrk(server.url + path, script, duration="3s", **env)
         runs = {name: [] for name in scenarios}
@@ -198,14 +214,14 @@ def main() -> None:
             for name, (server, path, script, env) in scenarios.items():
                 runs[name].append(wrk(server.url + path, script, **env))
     finally:
-        cached.stop()
-        uncached.stop()
+        for server in servers:
+            server.stop()
     report({name: median_run(found) for name, found in runs.items()})
 
 
 def report(results: dict[str, dict]) -> None:
     names = list(results)
-    hot, uncached, zipf, floor = (results[name] for name in names)
+    hot, uncached, zipf, floor, throttled = (results[name] for name in names)
     print()
     print(f"Machine: {machine()}")
     print()
@@ -222,6 +238,7 @@ def report(results: dict[str, dict]) -> None:
     print(f"- cached / floor throughput: {hot['rps'] / floor['rps']:.0%} (target >= 70%)")
     print(f"- cached p99 / floor p99: {hot['p99'] / floor['p99']:.2f}x (target <= 1.5x)")
     print(f"- Zipf / hot cached throughput: {zipf['rps'] / hot['rps']:.0%}")
+    print(f"- throttled / unthrottled cached throughput: {throttled['rps'] / hot['rps']:.0%}")
 
 
 if __name__ == "__main__":

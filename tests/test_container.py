@@ -466,8 +466,8 @@ def test_gunicorn_defaults_fit_a_small_fargate_task_behind_a_load_balancer(monke
         "threads": 4,
         "graceful_timeout": 20,
         "keepalive": 75,
-        "max_requests": 1000,
-        "max_requests_jitter": 100,
+        "max_requests": 50000,
+        "max_requests_jitter": 5000,
         "forwarded_allow_ips": "*",
         "accesslog": None,
     }

@@ -6,6 +6,7 @@ from http import HTTPStatus
 
 import pytest
 from django.db import connection, transaction
+from django.utils.http import http_date
 
 from items.models import Item
 from tests.factories import ItemFactory, UserFactory
@@ -206,3 +207,25 @@ def test_a_reader_during_an_open_transaction_sees_the_committed_version(api_clie
 
     assert during == (HTTPStatus.OK, "HIT", 1)
     assert read(api_client, item.pk) == (HTTPStatus.OK, "MISS", 2)
+
+
+def test_a_cache_hit_answers_if_none_match_with_304_and_no_sql(
+    api_client, item, django_assert_num_queries
+):
+    etag = api_client.get(detail(item.pk))["ETag"]
+
+    with django_assert_num_queries(0):
+        response = api_client.get(detail(item.pk), HTTP_IF_NONE_MATCH=etag)
+
+    assert response.status_code == HTTPStatus.NOT_MODIFIED
+    assert (response["X-Cache"], response["ETag"]) == ("HIT", f'"{item.pk}-1"')
+    assert response.content == b""
+
+
+def test_a_cache_hit_carries_the_same_validators_as_a_miss(api_client, item):
+    miss = api_client.get(detail(item.pk))
+    hit = api_client.get(detail(item.pk))
+
+    assert (miss["X-Cache"], hit["X-Cache"]) == ("MISS", "HIT")
+    assert (hit["ETag"], hit["Last-Modified"]) == (miss["ETag"], miss["Last-Modified"])
+    assert hit["Last-Modified"] == http_date(item.updated_at.timestamp())
