@@ -1,8 +1,8 @@
 """Where a cache hit's CPU goes, in microseconds per request, measured in-process.
 
 Calls the WSGI application directly (no HTTP server, no load generator), so the
-figures are CPU time of this process only: the framework floor, a cached item
-read through DRF, and the cache read and a bare Redis GET on their own. Run with
+figures are CPU time of this process only: the framework floor, an anonymous
+cached item read, and the cache read and a bare Redis GET on their own. Run with
 `make bench-cpu` after `make bench` has seeded the database.
 """
 
@@ -72,7 +72,7 @@ def main() -> None:
     redis = get_redis_connection()
     rows = {
         "floor view (same middleware)": lambda: get("/bench/floor/"),
-        "cached item read through DRF": lambda: get("/api/items/1/"),
+        "cached item read (anonymous, the shortcut past DRF)": lambda: get("/api/items/1/"),
         "  of which: the cache read (read_item)": lambda: read_item(1),
         "  of which: one bare Redis GET": lambda: redis.get("bench-cpu-probe"),
     }

@@ -1,24 +1,31 @@
 import json
-from http import HTTPStatus
 
-from django.http import HttpResponse
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseNotModified
 from django.utils.cache import patch_vary_headers
 from django.utils.dateparse import parse_datetime
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import viewsets
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from backend.errors import problem_response
 from items import conditional
-from items.cache import read_item
+from items.cache import CachedItem, read_item
 from items.filters import ItemFilter, ItemSearchFilter, StableOrderingFilter
 from items.models import Item
 from items.serializers import ItemReplaceSerializer, ItemSerializer
 
 WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE"})
+# Accept headers for which DRF would pick the JSON renderer.
+JSON_ACCEPTS = frozenset({"", "*/*", "application/json"})
+# Authentication classes that can only identify a client by the Authorization
+# header or the session cookie.
+CREDENTIAL_AUTHENTICATION = (TokenAuthentication, SessionAuthentication)
 # Actions whose successful response is one item's representation, so it carries validators.
 SINGLE_ITEM_ACTIONS = frozenset({"create", "retrieve", "update", "partial_update"})
 
@@ -85,6 +92,53 @@ class ItemViewSet(viewsets.ModelViewSet):
             conditional.check_if_match(self.request, item)
         return item
 
+    def dispatch(self, request, *args, **kwargs):
+        """Answer anonymous JSON reads of one item without DRF's request cycle.
+
+        They are most of the traffic, and on a cache hit DRF's dispatch costs more
+        CPU than the hit itself (docs/benchmarks.md). The shortcut runs the same
+        permission and throttle checks on the plain request; anything else, or any
+        check that says no, goes through DRF as usual.
+        """
+        if (
+            request.method == "GET"
+            and self.lookup_field in kwargs
+            and self._is_anonymous_json(request)
+        ):
+            response = self._anonymous_read(request, int(kwargs[self.lookup_field]))
+            if response is not None:
+                return response
+        return super().dispatch(request, *args, **kwargs)
+
+    def _is_anonymous_json(self, request) -> bool:
+        """No credentials DRF could authenticate, and DRF would answer in JSON."""
+        return (
+            hasattr(request, "user")  # throttles and permissions may ask who it is
+            and "HTTP_AUTHORIZATION" not in request.META
+            and settings.SESSION_COOKIE_NAME not in request.COOKIES
+            and request.META.get("HTTP_ACCEPT", "") in JSON_ACCEPTS
+            and "format" not in request.GET
+            and all(
+                issubclass(cls, CREDENTIAL_AUTHENTICATION) for cls in self.authentication_classes
+            )
+        )
+
+    def _anonymous_read(self, request, item_id: int) -> HttpResponse | None:
+        """The cached item for an anonymous client, or None to let DRF answer."""
+        if not all(p.has_permission(request, self) for p in self.get_permissions()):
+            return None
+        if not all(t.allow_request(request, self) for t in self.get_throttles()):
+            return None
+        cached, cache_status = read_item(item_id)
+        if cached is None:
+            response = problem_response(404, code="not_found", detail=str(NotFound.default_detail))
+        else:
+            response = self._cached_response(request, item_id, cached)
+        response["X-Cache"] = cache_status
+        response["Allow"] = ", ".join(self.allowed_methods)
+        patch_vary_headers(response, ["Accept"])
+        return response
+
     def retrieve(self, request, *args, **kwargs):
         """Serve the item through the read cache: its stored JSON bytes on a hit.
 
@@ -96,14 +150,18 @@ class ItemViewSet(viewsets.ModelViewSet):
         cached, self.cache_status = read_item(item_id)
         if cached is None:
             raise NotFound()
+        as_json = request.accepted_renderer.format == "json"  # else the browsable API
+        return self._cached_response(request, item_id, cached, as_json=as_json)
+
+    @staticmethod
+    def _cached_response(request, item_id: int, cached: CachedItem, *, as_json=True):
+        """The stored JSON bytes with their validators, or 304 when the client has them."""
         headers = conditional.validator_headers(item_id, cached.version, cached.updated_at)
         if conditional.is_not_modified(request, etag=headers["ETag"], updated_at=cached.updated_at):
-            return Response(status=HTTPStatus.NOT_MODIFIED, headers=headers)
-        if request.accepted_renderer.format != "json":  # the browsable API
+            return HttpResponseNotModified(headers=headers)
+        if not as_json:
             return Response(json.loads(cached.body), headers=headers)
-        response = HttpResponse(cached.body, content_type="application/json", headers=headers)
-        patch_vary_headers(response, ["Accept"])
-        return response
+        return HttpResponse(cached.body, content_type="application/json", headers=headers)
 
     def perform_update(self, serializer) -> None:
         with conditional.write_guard(self.request, serializer.instance):

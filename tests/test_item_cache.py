@@ -229,3 +229,84 @@ def test_a_cache_hit_carries_the_same_validators_as_a_miss(api_client, item):
     assert (miss["X-Cache"], hit["X-Cache"]) == ("MISS", "HIT")
     assert (hit["ETag"], hit["Last-Modified"]) == (miss["ETag"], miss["Last-Modified"])
     assert hit["Last-Modified"] == http_date(item.updated_at.timestamp())
+
+
+class TestAnonymousShortcut:
+    """Anonymous JSON reads skip DRF's request cycle, with the same answers and checks."""
+
+    @pytest.fixture
+    def drf_cycles(self, monkeypatch):
+        """How many requests went through DRF's `initial()` (auth, permissions, throttles)."""
+        from items.views import ItemViewSet
+
+        calls = []
+        initial = ItemViewSet.initial
+        monkeypatch.setattr(
+            ItemViewSet, "initial", lambda self, *a, **k: [calls.append(1), initial(self, *a, **k)]
+        )
+        return calls
+
+    def test_it_answers_exactly_as_the_drf_path(self, api_client, item, drf_cycles):
+        api_client.get(detail(item.pk))  # fill the cache
+
+        shortcut = api_client.get(detail(item.pk))
+        # An Accept header the shortcut does not take: DRF negotiates JSON itself.
+        through_drf = api_client.get(detail(item.pk), HTTP_ACCEPT="application/json; q=1.0")
+
+        assert len(drf_cycles) == 1  # only the second read
+        assert shortcut.content == through_drf.content
+        for header in ("Content-Type", "ETag", "Last-Modified", "X-Cache", "Vary", "Allow"):
+            assert shortcut[header] == through_drf[header], header
+
+    def test_an_absent_item_is_the_same_404_problem(self, api_client, auth_client, drf_cycles):
+        anonymous = api_client.get(detail(990003))
+        authenticated = auth_client.get(detail(990003))
+
+        assert len(drf_cycles) == 1
+        assert anonymous.status_code == authenticated.status_code == HTTPStatus.NOT_FOUND
+        assert anonymous["Content-Type"] == authenticated["Content-Type"]
+        assert anonymous.json() == authenticated.json() | {"request_id": anonymous["X-Request-ID"]}
+
+    def test_it_answers_304_without_sql(self, api_client, item, django_assert_num_queries):
+        etag = api_client.get(detail(item.pk))["ETag"]
+
+        with django_assert_num_queries(0):
+            response = api_client.get(detail(item.pk), HTTP_IF_NONE_MATCH=etag)
+
+        assert (response.status_code, response["X-Cache"]) == (HTTPStatus.NOT_MODIFIED, "HIT")
+
+    def test_it_applies_the_anonymous_throttle(self, api_client, item, settings):
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {"anon": "3/min", "user": None},
+        }
+
+        statuses = [api_client.get(detail(item.pk)).status_code for _ in range(4)]
+
+        assert statuses == [HTTPStatus.OK] * 3 + [HTTPStatus.TOO_MANY_REQUESTS]
+
+    def test_closed_anonymous_reads_stay_closed(self, api_client, item, monkeypatch):
+        from rest_framework.permissions import IsAuthenticated
+
+        from items.views import ItemViewSet
+
+        # What API_PERMISSION_CLASS does: DRF reads it once, into the class.
+        monkeypatch.setattr(ItemViewSet, "permission_classes", [IsAuthenticated])
+
+        response = api_client.get(detail(item.pk))
+
+        assert response.status_code == HTTPStatus.UNAUTHORIZED
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {"HTTP_AUTHORIZATION": "Token not-a-real-token"},
+            {"HTTP_ACCEPT": "text/html"},
+        ],
+    )
+    def test_credentials_or_other_formats_go_through_drf(
+        self, api_client, item, drf_cycles, headers
+    ):
+        api_client.get(detail(item.pk), **headers)
+
+        assert len(drf_cycles) == 1
