@@ -360,6 +360,10 @@ class ReadThroughCache:
         Reads racing the advance in other threads wait for it, then compare
         against the advanced value, so none of them serves a pre-outage entry.
         """
+        # The common case takes no lock: the advance below sets the floor before it
+        # clears the flag, so a reader that sees the flag clear sees the new floor.
+        if not self._generation_suspect:
+            return max(found, self._floor_generation)
         with self._generation_lock:
             if self._generation_suspect:
                 self._floor_generation = self._call(

@@ -9,14 +9,6 @@ from django.utils import timezone
 MAX_PRICE = Decimal("99999999.99")
 
 
-class VersionMismatch(Exception):
-    """The row's version is not the one the caller expected (a lost update)."""
-
-    def __init__(self, current_version: int):
-        super().__init__(f"current version is {current_version}")
-        self.current_version = current_version
-
-
 # Bulk writes send no post_save; these carry what they changed, after commit.
 # Arguments: `versions`, a list of (item id, committed version) pairs.
 items_bulk_changed = Signal()
@@ -108,12 +100,11 @@ class Item(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def save(self, *args, expected_version: int | None = None, **kwargs) -> None:
+    def save(self, *args, **kwargs) -> None:
         """Insert with version 1, or update with version + 1.
 
         An update locks the row, so two concurrent saves produce two distinct
-        versions; with `expected_version` it raises `VersionMismatch` instead of
-        overwriting a version the caller has not seen.
+        versions. Lost-update protection (If-Match) is `items.conditional.write_guard`.
         """
         if self._state.adding:
             self.version = 1
@@ -123,8 +114,6 @@ class Item(models.Model):
             current = (
                 Item.objects.select_for_update().values_list("version", flat=True).get(pk=self.pk)
             )
-            if expected_version is not None and current != expected_version:
-                raise VersionMismatch(current)
             self.version = current + 1
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], "version", "updated_at"}

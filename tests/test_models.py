@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError
 
-from items.models import Item, VersionMismatch
+from items.models import Item
 from tests.factories import ItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -33,17 +33,6 @@ def test_a_save_from_a_stale_copy_still_gets_a_fresh_version():
     stale.save()
 
     assert stale.version == 3
-
-
-def test_save_with_the_wrong_expected_version_changes_nothing():
-    item = ItemFactory(name="before")
-    item.name = "after"
-
-    with pytest.raises(VersionMismatch) as raised:
-        item.save(expected_version=7)
-
-    assert raised.value.current_version == 1
-    assert Item.objects.values_list("name", "version").get() == ("before", 1)
 
 
 def test_queryset_update_bumps_versions_and_updated_at():
