@@ -68,7 +68,9 @@ def is_not_modified(request, *, etag: str, updated_at: datetime | None = None) -
     # the headers mapping costs more than the rest of this function.
     if (if_none_match := request.META.get("HTTP_IF_NONE_MATCH")) is not None:
         return not if_none_match_passes(if_none_match, etag)
-    since = parse_http_date_safe(request.META.get("HTTP_IF_MODIFIED_SINCE", ""))
+    if (if_modified_since := request.META.get("HTTP_IF_MODIFIED_SINCE")) is None:
+        return False
+    since = parse_http_date_safe(if_modified_since)
     if since is None or updated_at is None:
         return False
     return int(updated_at.timestamp()) <= since
