@@ -2,6 +2,7 @@
 
 import logging
 import socket
+import time
 import uuid
 from http import HTTPStatus
 
@@ -10,7 +11,7 @@ import redis
 from django.conf import settings
 from django.test import override_settings
 
-from backend.throttling import _FailOpen
+from backend.throttling import AnonRateThrottle, _FixedWindow
 from tests.test_configuration import run_settings
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +59,7 @@ def closed_port() -> int:
 @pytest.fixture
 def throttles_healthy(monkeypatch):
     """Start each test from a process whose throttles last saw the cache working."""
-    monkeypatch.setattr(_FailOpen, "failing_open", False)
+    monkeypatch.setattr(_FixedWindow, "failing_open", False)
 
 
 def throttling_messages(caplog) -> list[str]:
@@ -107,11 +108,32 @@ def test_writes_count_against_the_same_rate(auth_client, low_rates):
 def test_the_counters_live_in_redis_where_every_process_sees_them(
     api_client, low_rates, cache_prefix
 ):
+    window = int(time.time() // 60)
     statuses(api_client, 2)
 
     client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
     keys = [key.decode() for key in client.scan_iter(match=f"{cache_prefix}:*")]
-    assert keys == [f"{cache_prefix}:1:throttle_anon_127.0.0.1"]
+    counter = f"{cache_prefix}:1:throttle_anon_127.0.0.1"
+    assert keys in ([f"{counter}:{window}"], [f"{counter}:{window + 1}"])  # a minute may turn
+    assert client.get(keys[0]) == b"2"
+    assert 0 < client.ttl(keys[0]) <= 61
+
+
+def test_a_new_window_brings_a_fresh_budget_and_retry_after_counts_down_to_it(
+    api_client, low_rates, monkeypatch
+):
+    now = [6_000_000.0]  # the start of a minute
+    monkeypatch.setattr(AnonRateThrottle, "timer", staticmethod(lambda: now[0]))
+
+    assert statuses(api_client, 3) == [HTTPStatus.OK] * 3
+    now[0] += 45.5
+    denied = api_client.get(LIST_URL)
+    now[0] += 14.5  # the next minute
+    allowed_again = statuses(api_client, 3)
+
+    assert denied.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert denied["Retry-After"] == "15"
+    assert allowed_again == [HTTPStatus.OK] * 3
 
 
 def test_clients_behind_the_load_balancer_are_told_apart_by_its_forwarded_address(
