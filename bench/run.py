@@ -5,11 +5,17 @@ production settings twice (cache on, cache off) against the local PostgreSQL and
 Redis, drives each from a second process with wrk on loopback and prints one
 Markdown table. Every scenario runs BENCH_REPEAT times, interleaved, and the
 median run is reported, so slow drift on a shared machine hits all alike.
+
+Beside throughput and latency, each row says how much CPU one request cost in each
+process on the machine (the service, Redis, PostgreSQL, wrk): on a machine where all of
+them share the cores, that is what the throughput is made of.
 """
 
+import contextlib
 import os
 import platform
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -20,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg2
+import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 ITEMS = int(os.environ.get("BENCH_ITEMS", "100000"))
@@ -136,9 +143,82 @@ class Server:
         self.process.wait(15)
 
 
+TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU a process used, plus what its exited children used (once it waited for them)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(field) for field in fields[11:15])
+    return (utime + stime + cutime + cstime) / TICKS_PER_SECOND
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and its children, live or exited (gunicorn recycles workers)."""
+    total = cpu_seconds(pid)
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        # One that exited just now is counted once its parent has waited for it.
+        with contextlib.suppress(FileNotFoundError):
+            total += cpu_seconds(int(child))
+    return total
+
+
+def local_pid(pid: int, name: str) -> int | None:
+    """The pid when that process runs on this machine under that name, else None."""
+    comm = Path(f"/proc/{pid}/comm")
+    return pid if comm.exists() and name in comm.read_text() else None
+
+
+def redis_server_pid() -> int | None:
+    return local_pid(redis.Redis.from_url(REDIS_URL).info("server")["process_id"], "redis")
+
+
+def postmaster_pid() -> int | None:
+    """PostgreSQL's main process: the parent of this connection's backend, when local."""
+    connection = psycopg2.connect(DATABASE_URL)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = local_pid(cursor.fetchone()[0], "postgres")
+            if backend is None:
+                return None
+            return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    finally:
+        connection.close()
+
+
+class CpuMeter:
+    """CPU seconds used by the service, Redis, PostgreSQL and wrk between two readings."""
+
+    def __init__(self):
+        self.pids = {"redis": redis_server_pid(), "postgres": postmaster_pid()}
+
+    def read(self, server_pid: int) -> dict[str, float | None]:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, once waited for
+        pids = {"service": server_pid, **self.pids}
+        return {
+            **{name: tree_cpu_seconds(pid) if pid else None for name, pid in pids.items()},
+            "wrk": children.ru_utime + children.ru_stime,
+        }
+
+
 def parse_duration_ms(text: str) -> float:
     value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def measured_wrk(meter: CpuMeter, server: "Server", url: str, script, **env: str) -> dict:
+    """A wrk run, with the CPU each process spent per request during it."""
+    before = meter.read(server.process.pid)
+    found = wrk(url, script, **env)
+    after = meter.read(server.process.pid)
+    found["cpu_us"] = {
+        name: None
+        if after[name] is None
+        else (after[name] - before[name]) / found["requests"] * 1e6
+        for name in after
+    }
+    return found
 
 
 def wrk(url: str, script: Path | None = None, duration: str = DURATION, **env: str) -> dict:
@@ -156,6 +236,7 @@ def wrk(url: str, script: Path | None = None, duration: str = DURATION, **env: s
     hit_ratio = re.search(r"HIT_RATIO ([\d.]+)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50": parse_duration_ms(re.search(r"\s50%\s+(\S+)", out).group(1)),
         "p99": parse_duration_ms(re.search(r"\s99%\s+(\S+)", out).group(1)),
@@ -203,6 +284,7 @@ def main() -> None:
         "floor: minimal Django view, same middleware": (cached, "/bench/floor/", None, {}),
         "cached read, hot, anonymous throttle on": (throttled, "/", reads, hot),
     }
+    meter = CpuMeter()
     try:
         cached.warm(HOT_IDS)
         throttled.warm(HOT_IDS)
@@ -212,7 +294,7 @@ def main() -> None:
         for round_number in range(REPEAT):
             print(f"round {round_number + 1}/{REPEAT} ...", flush=True)
             for name, (server, path, script, env) in scenarios.items():
-                runs[name].append(wrk(server.url + path, script, **env))
+                runs[name].append(measured_wrk(meter, server, server.url + path, script, **env))
     finally:
         for server in servers:
             server.stop()
@@ -225,13 +307,21 @@ def report(results: dict[str, dict]) -> None:
     print()
     print(f"Machine: {machine()}")
     print()
-    print("| scenario | requests/s | p50 ms | p99 ms | X-Cache HIT | non-2xx |")
-    print("|---|---:|---:|---:|---:|---:|")
+    processes = ("service", "redis", "postgres", "wrk")
+    print(
+        "| scenario | requests/s | p50 ms | p99 ms | X-Cache HIT | non-2xx "
+        "| CPU µs/request: service | Redis | PostgreSQL | wrk |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, found in results.items():
         ratio = f"{found['hit_ratio']:.1%}" if found["hit_ratio"] is not None else "n/a"
+        cpu = " | ".join(
+            "n/a" if found["cpu_us"][process] is None else f"{found['cpu_us'][process]:.0f}"
+            for process in processes
+        )
         print(
             f"| {name} | {found['rps']:,.0f} | {found['p50']:.2f} | {found['p99']:.2f} "
-            f"| {ratio} | {found['non_2xx']} |"
+            f"| {ratio} | {found['non_2xx']} | {cpu} |"
         )
     print()
     print(f"- cached / uncached throughput: {hot['rps'] / uncached['rps']:.2f}x (target >= 2.5x)")
