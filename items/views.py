@@ -2,7 +2,6 @@ import json
 
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseNotModified
-from django.utils.cache import patch_vary_headers
 from django.utils.dateparse import parse_datetime
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -135,14 +134,18 @@ class ItemViewSet(viewsets.ModelViewSet):
         if not all(t.allow_request(request, self) for t in self.get_throttles()):
             return None  # DRF checks again and answers 429 (a denied request counts twice)
         cached, cache_status = read_item(item_id)
+        # What DRF's finalize_response would add, and the cache's outcome.
+        headers = {
+            "Allow": ", ".join(self.allowed_methods),
+            "Vary": "Accept",
+            "X-Cache": cache_status,
+        }
         if cached is None:
             response = problem_response(404, code="not_found", detail=str(NotFound.default_detail))
-        else:
-            response = self._cached_response(request, item_id, cached)
-        response["X-Cache"] = cache_status
-        response["Allow"] = ", ".join(self.allowed_methods)
-        patch_vary_headers(response, ["Accept"])
-        return response
+            for name, value in headers.items():
+                response[name] = value
+            return response
+        return self._cached_response(request, item_id, cached, headers=headers)
 
     def retrieve(self, request, *args, **kwargs):
         """Serve the item through the read cache: its stored JSON bytes on a hit.
@@ -159,9 +162,12 @@ class ItemViewSet(viewsets.ModelViewSet):
         return self._cached_response(request, item_id, cached, as_json=as_json)
 
     @staticmethod
-    def _cached_response(request, item_id: int, cached: CachedItem, *, as_json=True):
+    def _cached_response(request, item_id: int, cached: CachedItem, *, as_json=True, headers=()):
         """The stored JSON bytes with their validators, or 304 when the client has them."""
-        headers = conditional.validator_headers(item_id, cached.version, cached.updated_at)
+        headers = {
+            **conditional.validator_headers(item_id, cached.version, cached.updated_at),
+            **dict(headers),
+        }
         if conditional.is_not_modified(request, etag=headers["ETag"], updated_at=cached.updated_at):
             return HttpResponseNotModified(headers=headers)
         if not as_json:
