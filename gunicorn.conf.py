@@ -55,3 +55,10 @@ logconfig_dict = logging_config(os.environ.get("LOG_LEVEL", "INFO").upper())
 # No runtime control socket: the orchestrator replaces tasks instead of resizing
 # them, and the app user has no home directory to put it in.
 control_socket_disable = True
+
+
+def worker_exit(server, worker):
+    """Write the request metrics of the worker's last interval before it goes."""
+    from backend.observability.access import flush_metrics
+
+    flush_metrics()

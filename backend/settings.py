@@ -225,13 +225,15 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = logging_config(LOG_LEVEL)
 
-# CloudWatch Embedded Metric Format lines: per-request latency, counts, query
-# counts and cache outcomes (backend/observability/metrics.py).
+# CloudWatch Embedded Metric Format lines: latency, counts, query counts and cache
+# outcomes of requests (backend/observability/metrics.py).
 METRICS_ENABLED = env.bool("METRICS_ENABLED", default=not DEBUG)
 METRICS_NAMESPACE = env.str("METRICS_NAMESPACE", default="ItemsApi")
 METRICS_ENVIRONMENT = env.str(
     "METRICS_ENVIRONMENT", default=env.str("COPILOT_ENVIRONMENT_NAME", default="local")
 )
+# Requests are aggregated per route and status class and written this often per process.
+METRICS_FLUSH_INTERVAL = env.float("METRICS_FLUSH_INTERVAL_SECONDS", default=10.0)
 # The cache engine's process-wide counters, emitted as deltas at most this often.
 METRICS_CACHE_STATS = "backend.cache.cache_stats"
 METRICS_CACHE_STATS_INTERVAL = env.float("METRICS_CACHE_STATS_INTERVAL_SECONDS", default=60.0)

@@ -2,10 +2,13 @@
 
 import json
 import logging
+import runpy
 import socket
+import time
 from http import HTTPStatus
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
@@ -18,6 +21,8 @@ from backend.observability.metrics import CacheCounterReporter
 from backend.observability.request_id import RequestIdMiddleware, request_id_for
 
 pytestmark = pytest.mark.django_db
+
+gunicorn_config = runpy.run_path(str(settings.BASE_DIR / "gunicorn.conf.py"))
 
 ACCESS_LINE_FIELDS = {
     "level",
@@ -38,11 +43,13 @@ ACCESS_LINE_FIELDS = {
 
 @pytest.fixture(autouse=True)
 def without_cache_engine_counters(settings):
-    """Only per-request records here; the engine's counters have their own tests below."""
+    """Only request records here; the engine's counters have their own tests below."""
     settings.METRICS_CACHE_STATS = "tests.test_observability.no_such_counters"
     access.cache_counter_reporter.cache_clear()
+    access.request_metrics.cache_clear()
     yield
     access.cache_counter_reporter.cache_clear()
+    access.request_metrics.cache_clear()
 
 
 def access_lines(json_log) -> list[dict]:
@@ -188,23 +195,43 @@ def emf_documents(emf_log) -> list[dict]:
     return emf_log.lines()
 
 
-@override_settings(METRICS_ENABLED=True, METRICS_ENVIRONMENT="test")
-def test_each_request_emits_one_emf_record_by_route_and_status_class(api_client, item, emf_log):
-    with CaptureQueriesContext(connection) as queries:
-        response = api_client.get("/api/items/")
+def flushed_documents(emf_log) -> list[dict]:
+    access.flush_metrics()
+    return emf_documents(emf_log)
 
-    [record] = emf_documents(emf_log)
-    latency = record.pop("Latency")
-    timestamp = record["_aws"].pop("Timestamp")
-    assert latency > 0
+
+def measurement(route="GET item-list", status=200, duration_ms=1.5, db_queries=0, cache=None):
+    return access.RequestMeasurement(route, status, duration_ms, db_queries, cache)
+
+
+@override_settings(METRICS_ENABLED=True, METRICS_ENVIRONMENT="test")
+def test_requests_are_written_as_one_emf_record_per_route_and_status_class(
+    api_client, item, emf_log
+):
+    with CaptureQueriesContext(connection) as queries:
+        api_client.get("/api/items/")
+    queries_per_listing = len(queries)  # the next request clears the query log
+    api_client.get("/api/items/")
+    api_client.get(f"/api/items/{item.pk}/")
+
+    assert emf_documents(emf_log) == []  # nothing is written per request
+    listing, detail = flushed_documents(emf_log)
+    latencies = listing.pop("Latency")
+    timestamp = listing["_aws"].pop("Timestamp")
+    assert len(latencies) == 2
+    assert all(latency > 0 for latency in latencies)
     assert isinstance(timestamp, int)
-    assert record == {
+    assert (detail["Route"], detail["Requests"], detail["CacheMisses"]) == (
+        "GET item-detail",
+        1,
+        1,
+    )
+    assert listing == {
         "Environment": "test",
         "Route": "GET item-list",
         "StatusClass": "2xx",
-        "request_id": response["X-Request-ID"],
-        "Requests": 1,
-        "DatabaseQueries": len(queries),
+        "Requests": 2,
+        "DatabaseQueries": [queries_per_listing] * 2,
         "_aws": {
             "CloudWatchMetrics": [
                 {
@@ -233,7 +260,7 @@ def test_a_5xx_is_counted_under_its_status_class(auth_client, emf_log, monkeypat
 
     auth_client.get("/api/items/")
 
-    [record] = emf_documents(emf_log)
+    [record] = flushed_documents(emf_log)
     assert (record["Route"], record["StatusClass"]) == ("GET item-list", "5xx")
 
 
@@ -248,7 +275,7 @@ def test_the_cache_outcome_is_a_metric(cache_status, metric, emf_log):
 
     RequestIdMiddleware(AccessLogMiddleware(view))(RequestFactory().get("/api/items/1/"))
 
-    [record] = emf_documents(emf_log)
+    [record] = flushed_documents(emf_log)
     names = [m["Name"] for m in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
     assert names == ["Latency", "Requests", "DatabaseQueries", metric]
     assert record[metric] == 1
@@ -258,7 +285,7 @@ def test_the_cache_outcome_is_a_metric(cache_status, metric, emf_log):
 def test_metrics_can_be_turned_off(api_client, emf_log, json_log):
     api_client.get("/api/items/")
 
-    assert emf_log.text == ""
+    assert flushed_documents(emf_log) == []
     assert len(access_lines(json_log)) == 1
 
 
@@ -272,13 +299,10 @@ def test_emitting_metrics_opens_no_network_connection(api_client, emf_log, monke
     api_client.get("/api/items/")  # the database connection is open before the guard
     monkeypatch.setattr(socket.socket, "connect", refuse)
 
-    access.emit_request_metrics(
-        access.RequestMeasurement("GET item-list", 200, 1.5, 0, "HIT", "id"),
-        namespace="ItemsApi",
-        environment="test",
-    )
+    access.request_metrics().add(measurement())
+    access.request_metrics().add(measurement(status=404))
 
-    assert len(emf_documents(emf_log)) == 2
+    assert len(flushed_documents(emf_log)) == 2
 
 
 # --- The cache engine's counters ---------------------------------------------------
@@ -334,7 +358,7 @@ def engine_counters() -> dict[str, int]:
 def test_requests_emit_the_cache_engines_counters_when_it_exposes_them(api_client, emf_log):
     api_client.get("/api/items/")
 
-    request_record, engine_record = emf_documents(emf_log)
+    engine_record, request_record = flushed_documents(emf_log)
     assert request_record["Route"] == "GET item-list"
     assert (engine_record["CacheEngineHit"], engine_record["CacheEngineBypass"]) == (1, 2)
 
@@ -345,11 +369,49 @@ def test_without_a_cache_engine_there_is_no_counter_reporter():
 
 
 def test_emf_lines_are_single_json_documents(emf_log):
-    access.emit_request_metrics(
-        access.RequestMeasurement("GET item-list", 404, 2.0, 1, None, "x"),
-        namespace="ItemsApi",
-        environment="test",
-    )
+    access.request_metrics().add(measurement(status=404))
+    access.flush_metrics()
 
     [line] = emf_log.text.splitlines()
     assert json.loads(line)["StatusClass"] == "4xx"
+
+
+def test_past_100_values_a_record_continues_on_the_next_line_and_counts_once(emf_log):
+    for number in range(250):
+        access.request_metrics().add(measurement(duration_ms=number, db_queries=1, cache="HIT"))
+
+    records = flushed_documents(emf_log)
+
+    assert [len(record["Latency"]) for record in records] == [100, 100, 50]
+    assert sorted(v for record in records for v in record["Latency"]) == list(range(250))
+    assert [record.get("Requests") for record in records] == [250, None, None]
+    assert [record.get("CacheHits") for record in records] == [250, None, None]
+
+
+def test_a_flush_with_nothing_measured_writes_nothing(emf_log):
+    access.request_metrics().add(measurement())
+    access.flush_metrics()
+
+    assert len(emf_documents(emf_log)) == 1
+    assert flushed_documents(emf_log) == emf_documents(emf_log)
+
+
+def test_a_background_thread_writes_the_metrics_every_interval(emf_log):
+    metrics = access.RequestMetrics(namespace="ItemsApi", environment="test")
+    metrics.flush_every(0.05)
+    metrics.add(measurement())
+
+    deadline = time.monotonic() + 5
+    while not emf_log.text and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    [record] = emf_documents(emf_log)
+    assert record["Requests"] == 1
+
+
+def test_a_gunicorn_worker_writes_its_metrics_as_it_exits(emf_log):
+    access.request_metrics().add(measurement())
+
+    gunicorn_config["worker_exit"](server=None, worker=None)
+
+    assert [record["Requests"] for record in emf_documents(emf_log)] == [1]

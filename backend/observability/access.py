@@ -1,4 +1,4 @@
-"""One access line and one metrics record for every request the application answers."""
+"""One access line for every request the application answers, and its metrics."""
 
 import logging
 import time
@@ -13,7 +13,7 @@ from backend.observability.log_config import ACCESS_LOGGER
 from backend.observability.metrics import (
     CacheCounterReporter,
     RequestMeasurement,
-    emit_request_metrics,
+    RequestMetrics,
 )
 
 access_logger = logging.getLogger(ACCESS_LOGGER)
@@ -46,6 +46,22 @@ def user_id_of(request) -> int | None:
 
 
 @cache
+def request_metrics() -> RequestMetrics:
+    """This process's request metrics, written every `METRICS_FLUSH_INTERVAL` seconds."""
+    metrics = RequestMetrics(
+        namespace=settings.METRICS_NAMESPACE, environment=settings.METRICS_ENVIRONMENT
+    )
+    metrics.flush_every(settings.METRICS_FLUSH_INTERVAL)
+    return metrics
+
+
+def flush_metrics() -> None:
+    """Write the request metrics not yet written (gunicorn calls it as a worker exits)."""
+    if request_metrics.cache_info().currsize:
+        request_metrics().flush()
+
+
+@cache
 def cache_counter_reporter() -> CacheCounterReporter | None:
     """The reporter of the cache engine's counters, or None when there is no engine."""
     try:
@@ -56,9 +72,9 @@ def cache_counter_reporter() -> CacheCounterReporter | None:
 
 
 class AccessLogMiddleware:
-    """Measure each request; log its access line and emit its EMF record.
+    """Measure each request; log its access line and add it to the request metrics.
 
-    Sits inside `RequestIdMiddleware`, so both carry the request id. The cache
+    Sits inside `RequestIdMiddleware`, so the access line carries the request id. The cache
     status comes from the `X-Cache` response header the cache layer sets.
     """
 
@@ -78,7 +94,6 @@ class AccessLogMiddleware:
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
             db_queries=queries.count,
             cache_status=response.get(CACHE_STATUS_HEADER),
-            request_id=getattr(request, "request_id", None),
         )
         self.log_access(request, measurement)
         if settings.METRICS_ENABLED:
@@ -104,10 +119,8 @@ class AccessLogMiddleware:
         )
 
     def emit_metrics(self, measurement: RequestMeasurement) -> None:
-        dimensions = {
-            "namespace": settings.METRICS_NAMESPACE,
-            "environment": settings.METRICS_ENVIRONMENT,
-        }
-        emit_request_metrics(measurement, **dimensions)
+        request_metrics().add(measurement)
         if reporter := cache_counter_reporter():
-            reporter.maybe_emit(**dimensions)
+            reporter.maybe_emit(
+                namespace=settings.METRICS_NAMESPACE, environment=settings.METRICS_ENVIRONMENT
+            )
