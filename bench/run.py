@@ -142,6 +142,12 @@ class Server:
         self.process.terminate()
         self.process.wait(15)
 
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exception) -> None:
+        self.stop()
+
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 
@@ -273,19 +279,19 @@ def main() -> None:
     reads = ROOT / "bench" / "reads.lua"
     hot = {"BENCH_IDS": str(HOT_IDS), "BENCH_DISTRIBUTION": "uniform"}
     zipf = {"BENCH_IDS": str(ITEMS), "BENCH_DISTRIBUTION": "zipf", "BENCH_ZIPF_S": ZIPF_S}
-    cached, uncached = Server(), Server(CACHE_ENABLED="false")
-    # A limit no client reaches: what the anonymous throttle's bookkeeping costs.
-    throttled = Server(API_THROTTLE_ANON_RATE="100000000/min")
-    servers = (cached, uncached, throttled)
-    scenarios = {
-        f"cached read, hot ({HOT_IDS:,} ids)": (cached, "/", reads, hot),
-        f"uncached read ({HOT_IDS:,} ids, cache disabled)": (uncached, "/", reads, hot),
-        f"cached read, Zipf s={ZIPF_S} over {ITEMS:,} ids": (cached, "/", reads, zipf),
-        "floor: minimal Django view, same middleware": (cached, "/bench/floor/", None, {}),
-        "cached read, hot, anonymous throttle on": (throttled, "/", reads, hot),
-    }
     meter = CpuMeter()
-    try:
+    with contextlib.ExitStack() as running:  # every server started is stopped
+        cached = running.enter_context(Server())
+        uncached = running.enter_context(Server(CACHE_ENABLED="false"))
+        # A limit no client reaches: what the anonymous throttle's bookkeeping costs.
+        throttled = running.enter_context(Server(API_THROTTLE_ANON_RATE="100000000/min"))
+        scenarios = {
+            f"cached read, hot ({HOT_IDS:,} ids)": (cached, "/", reads, hot),
+            f"uncached read ({HOT_IDS:,} ids, cache disabled)": (uncached, "/", reads, hot),
+            f"cached read, Zipf s={ZIPF_S} over {ITEMS:,} ids": (cached, "/", reads, zipf),
+            "floor: minimal Django view, same middleware": (cached, "/bench/floor/", None, {}),
+            "cached read, hot, anonymous throttle on": (throttled, "/", reads, hot),
+        }
         cached.warm(HOT_IDS)
         throttled.warm(HOT_IDS)
         for server, path, script, env in scenarios.values():  # warm-up, not reported
@@ -295,9 +301,6 @@ def main() -> None:
             print(f"round {round_number + 1}/{REPEAT} ...", flush=True)
             for name, (server, path, script, env) in scenarios.items():
                 runs[name].append(measured_wrk(meter, server, server.url + path, script, **env))
-    finally:
-        for server in servers:
-            server.stop()
     report({name: median_run(found) for name, found in runs.items()})
 
 
