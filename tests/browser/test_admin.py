@@ -46,6 +46,7 @@ def open_change_form(page: Page, name: str) -> None:
 def test_admin_adds_an_item(admin_page):
     admin_page.locator("#items-item").get_by_role("link", name="Items").click()
     admin_page.get_by_role("link", name="Add item").click()
+    admin_page.get_by_role("heading", name="Add item").wait_for()  # the form, not the list
     admin_page.get_by_label("Name").fill("Desk lamp")
     admin_page.get_by_label("Description").fill("Adjustable LED lamp")
     admin_page.get_by_label("Price").fill("19.99")
