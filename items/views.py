@@ -134,12 +134,8 @@ class ItemViewSet(viewsets.ModelViewSet):
         if not all(t.allow_request(request, self) for t in self.get_throttles()):
             return None  # DRF checks again and answers 429 (a denied request counts twice)
         cached, cache_status = read_item(item_id)
-        # What DRF's finalize_response would add, and the cache's outcome.
-        headers = {
-            "Allow": ", ".join(self.allowed_methods),
-            "Vary": "Accept",
-            "X-Cache": cache_status,
-        }
+        # What DRF's finalize_response would add (Allow, Vary), and the cache's outcome.
+        headers = {**self.default_response_headers, "X-Cache": cache_status}
         if cached is None:
             response = problem_response(404, code="not_found", detail=str(NotFound.default_detail))
             for name, value in headers.items():
@@ -162,11 +158,13 @@ class ItemViewSet(viewsets.ModelViewSet):
         return self._cached_response(request, item_id, cached, as_json=as_json)
 
     @staticmethod
-    def _cached_response(request, item_id: int, cached: CachedItem, *, as_json=True, headers=()):
+    def _cached_response(
+        request, item_id: int, cached: CachedItem, *, as_json=True, headers: dict | None = None
+    ):
         """The stored JSON bytes with their validators, or 304 when the client has them."""
         headers = {
             **conditional.validator_headers(item_id, cached.version, cached.updated_at),
-            **dict(headers),
+            **(headers or {}),
         }
         if conditional.is_not_modified(request, etag=headers["ETag"], updated_at=cached.updated_at):
             return HttpResponseNotModified(headers=headers)

@@ -14,6 +14,7 @@ from backend.observability.metrics import (
     CacheCounterReporter,
     RequestMeasurement,
     RequestMetrics,
+    run_every,
 )
 
 access_logger = logging.getLogger(ACCESS_LOGGER)
@@ -47,18 +48,27 @@ def user_id_of(request) -> int | None:
 
 @cache
 def request_metrics() -> RequestMetrics:
-    """This process's request metrics, written every `METRICS_FLUSH_INTERVAL` seconds."""
+    """This process's request metrics; `flush_metrics` runs every `METRICS_FLUSH_INTERVAL` s."""
     metrics = RequestMetrics(
         namespace=settings.METRICS_NAMESPACE, environment=settings.METRICS_ENVIRONMENT
     )
-    metrics.flush_every(settings.METRICS_FLUSH_INTERVAL)
+    run_every(settings.METRICS_FLUSH_INTERVAL, flush_metrics)
     return metrics
 
 
 def flush_metrics() -> None:
-    """Write the request metrics not yet written (gunicorn calls it as a worker exits)."""
-    if request_metrics.cache_info().currsize:
-        request_metrics().flush()
+    """Write the request metrics not yet written, and the cache engine's counters when due.
+
+    Runs off the request path (and as a gunicorn worker exits); does nothing in a process
+    that has not measured a request.
+    """
+    if not request_metrics.cache_info().currsize:
+        return
+    request_metrics().flush()
+    if reporter := cache_counter_reporter():
+        reporter.maybe_emit(
+            namespace=settings.METRICS_NAMESPACE, environment=settings.METRICS_ENVIRONMENT
+        )
 
 
 @cache
@@ -97,7 +107,7 @@ class AccessLogMiddleware:
         )
         self.log_access(request, measurement)
         if settings.METRICS_ENABLED:
-            self.emit_metrics(measurement)
+            request_metrics().add(measurement)
         return response
 
     def log_access(self, request, measurement: RequestMeasurement) -> None:
@@ -117,10 +127,3 @@ class AccessLogMiddleware:
                 "db_queries": measurement.db_queries,
             },
         )
-
-    def emit_metrics(self, measurement: RequestMeasurement) -> None:
-        request_metrics().add(measurement)
-        if reporter := cache_counter_reporter():
-            reporter.maybe_emit(
-                namespace=settings.METRICS_NAMESPACE, environment=settings.METRICS_ENVIRONMENT
-            )

@@ -105,20 +105,21 @@ class RequestMetrics:
                 context.put_metric(CACHE_STATUS_METRICS[outcome], count, Unit.COUNT.value)
             emit(context)
 
-    def flush_every(self, interval_seconds: float) -> threading.Thread:
-        """Flush from a daemon thread every interval, so quiet periods report too."""
 
-        def run() -> None:
-            while True:
-                time.sleep(interval_seconds)
-                try:
-                    self.flush()
-                except Exception:  # the thread must outlive one bad record
-                    logger.exception("Writing the request metrics failed")
+def run_every(interval_seconds: float, job: Callable[[], None]) -> threading.Thread:
+    """Run `job` every interval from a daemon thread, so quiet periods report too."""
 
-        thread = threading.Thread(target=run, name="request-metrics", daemon=True)
-        thread.start()
-        return thread
+    def run() -> None:
+        while True:
+            time.sleep(interval_seconds)
+            try:
+                job()
+            except Exception:  # the thread must outlive one bad record
+                logger.exception("Writing the metrics failed")
+
+    thread = threading.Thread(target=run, name="metrics", daemon=True)
+    thread.start()
+    return thread
 
 
 class CacheCounterReporter:
