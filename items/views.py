@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
@@ -96,15 +97,16 @@ class ItemViewSet(viewsets.ModelViewSet):
 
         They are most of the traffic, and on a cache hit DRF's dispatch costs more
         CPU than the hit itself (docs/benchmarks.md). The shortcut runs the same
-        permission and throttle checks on the plain request; anything else, or any
-        check that says no, goes through DRF as usual.
+        permission and throttle checks; anything else, a format suffix included,
+        or any check that says no, goes through DRF as usual.
         """
         if (
             request.method == "GET"
             and self.lookup_field in kwargs
+            and "format" not in kwargs
             and self._is_anonymous_json(request)
         ):
-            response = self._anonymous_read(request, int(kwargs[self.lookup_field]))
+            response = self._anonymous_read(request, *args, **kwargs)
             if response is not None:
                 return response
         return super().dispatch(request, *args, **kwargs)
@@ -117,7 +119,7 @@ class ItemViewSet(viewsets.ModelViewSet):
         """
         meta = request.META
         return (
-            hasattr(request, "user")  # throttles and permissions may ask who it is
+            hasattr(request, "user")  # SessionAuthentication asks who it is
             and "HTTP_AUTHORIZATION" not in meta
             and meta.get("HTTP_ACCEPT", "") in JSON_ACCEPTS
             and (not meta.get("HTTP_COOKIE") or settings.SESSION_COOKIE_NAME not in request.COOKIES)
@@ -127,12 +129,21 @@ class ItemViewSet(viewsets.ModelViewSet):
             )
         )
 
-    def _anonymous_read(self, request, item_id: int) -> HttpResponse | None:
-        """The cached item for an anonymous client, or None to let DRF answer."""
-        if not all(p.has_permission(request, self) for p in self.get_permissions()):
+    def _anonymous_read(self, request, *args, **kwargs) -> HttpResponse | None:
+        """The cached item for an anonymous client, or None to let DRF answer.
+
+        Permissions and throttles see the view and request DRF would give them
+        (`view.action`, `request.user`, `request.auth`, `request.query_params`);
+        the request skips DRF's content negotiation and parsers, which a JSON
+        read does not need.
+        """
+        self.args, self.kwargs, self.action = args, kwargs, "retrieve"
+        self.request = Request(request, authenticators=self.get_authenticators())
+        if not all(p.has_permission(self.request, self) for p in self.get_permissions()):
             return None
-        if not all(t.allow_request(request, self) for t in self.get_throttles()):
+        if not all(t.allow_request(self.request, self) for t in self.get_throttles()):
             return None  # DRF checks again and answers 429 (a denied request counts twice)
+        item_id = int(kwargs[self.lookup_field])
         cached, cache_status = read_item(item_id)
         # What DRF's finalize_response would add (Allow, Vary), and the cache's outcome.
         headers = {**self.default_response_headers, "X-Cache": cache_status}

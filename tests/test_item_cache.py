@@ -285,6 +285,39 @@ class TestAnonymousShortcut:
 
         assert statuses == [HTTPStatus.OK] * 3 + [HTTPStatus.TOO_MANY_REQUESTS]
 
+    def test_permissions_see_the_view_and_request_drf_gives_them(
+        self, api_client, item, monkeypatch, drf_cycles
+    ):
+        from rest_framework.permissions import BasePermission
+
+        from items.views import ItemViewSet
+
+        class OnlyRetrieveWithoutPreview(BasePermission):
+            def has_permission(self, request, view):
+                return (
+                    view.action == "retrieve"
+                    and request.auth is None
+                    and "preview" not in request.query_params
+                )
+
+        monkeypatch.setattr(ItemViewSet, "permission_classes", [OnlyRetrieveWithoutPreview])
+
+        allowed = api_client.get(detail(item.pk))
+        refused = api_client.get(detail(item.pk), {"preview": "1"})
+
+        assert allowed.status_code == HTTPStatus.OK
+        assert refused.status_code == HTTPStatus.UNAUTHORIZED
+        assert len(drf_cycles) == 1  # only the refused read, which DRF answers
+
+    @pytest.mark.parametrize(
+        ("suffix", "status"),
+        [(".json", HTTPStatus.OK), (".5/", HTTPStatus.NOT_FOUND), (".xyz", HTTPStatus.NOT_FOUND)],
+    )
+    def test_a_format_suffix_goes_through_drf(self, api_client, item, drf_cycles, suffix, status):
+        response = api_client.get(f"/api/items/{item.pk}{suffix}")
+
+        assert (response.status_code, len(drf_cycles)) == (status, 1)
+
     def test_closed_anonymous_reads_stay_closed(self, api_client, item, monkeypatch):
         from rest_framework.permissions import IsAuthenticated
 
