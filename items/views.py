@@ -185,7 +185,10 @@ class ItemViewSet(viewsets.ModelViewSet):
 
     def perform_update(self, serializer) -> None:
         with conditional.write_guard(self.request, serializer.instance):
-            serializer.save()
+            try:
+                serializer.save()
+            except Item.DoesNotExist:  # deleted since get_object() read it
+                raise NotFound() from None
 
     def perform_destroy(self, instance) -> None:
         with conditional.write_guard(self.request, instance):

@@ -115,6 +115,27 @@ def test_read_only_fields_are_ignored_on_write(auth_client, item):
     assert (response.json()["id"], response.json()["version"]) == (item.pk, 2)
 
 
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_a_write_to_an_item_deleted_after_it_was_read_is_404(
+    auth_client, item, monkeypatch, method
+):
+    from items.views import ItemViewSet
+
+    get_object = ItemViewSet.get_object
+
+    def get_object_then_lose_the_race(view):
+        found = get_object(view)
+        Item.objects.filter(pk=found.pk).delete()  # another request's DELETE commits
+        return found
+
+    monkeypatch.setattr(ItemViewSet, "get_object", get_object_then_lose_the_race)
+    response = getattr(auth_client, method)(detail_url(item.pk), valid_payload(), format="json")
+
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response["Content-Type"] == "application/problem+json"
+    assert not Item.objects.filter(pk=item.pk).exists()
+
+
 def test_delete_returns_204_and_a_later_get_404(auth_client, item):
     response = auth_client.delete(detail_url(item.pk))
 
