@@ -29,9 +29,19 @@ def last_modified_for(updated_at: datetime) -> str:
     return http_date(updated_at.timestamp())
 
 
-def validator_headers(item_id: int, version: int, updated_at: datetime) -> dict[str, str]:
-    """Return the `ETag` and `Last-Modified` headers of an item's representation."""
-    return {"ETag": etag_for(item_id, version), "Last-Modified": last_modified_for(updated_at)}
+def item_headers(item_id: int, version: int, updated_at: datetime) -> dict[str, str]:
+    """Return the headers of a response carrying an item (or a 304 for one).
+
+    Its validators, and `Cache-Control: no-cache`: without it, a browser may reuse a
+    response that has `Last-Modified` for a while without asking (RFC 9111, 4.2.2),
+    and show an item older than a committed write. With it, every reuse is
+    revalidated, which the ETag makes cheap.
+    """
+    return {
+        "ETag": etag_for(item_id, version),
+        "Last-Modified": last_modified_for(updated_at),
+        "Cache-Control": "no-cache",
+    }
 
 
 def _is_weak(etag: str) -> bool:

@@ -36,9 +36,14 @@ def _header(name: str, description: str, *, response=False) -> OpenApiParameter:
     )
 
 
-VALIDATOR_HEADERS = [
+ITEM_HEADERS = [
     _header("ETag", "Strong validator of this version of the item.", response=[200, 201, 304]),
     _header("Last-Modified", "When the item last changed (`updated_at`).", response=[200, 201]),
+    _header(
+        "Cache-Control",
+        "`no-cache`: a client or proxy that keeps the item revalidates it before each reuse.",
+        response=[200, 201, 304],
+    ),
 ]
 IF_MATCH = _header(
     "If-Match",
@@ -54,17 +59,17 @@ X_CACHE = _header(
 
 
 @extend_schema_view(
-    create=extend_schema(parameters=VALIDATOR_HEADERS),
+    create=extend_schema(parameters=ITEM_HEADERS),
     retrieve=extend_schema(
         parameters=[
-            *VALIDATOR_HEADERS,
+            *ITEM_HEADERS,
             X_CACHE,
             _header("If-None-Match", "304 when one of these ETags (or `*`) is current."),
             _header("If-Modified-Since", "304 when unchanged since; ignored with If-None-Match."),
         ]
     ),
-    update=extend_schema(parameters=[*VALIDATOR_HEADERS, IF_MATCH]),
-    partial_update=extend_schema(parameters=[*VALIDATOR_HEADERS, IF_MATCH]),
+    update=extend_schema(parameters=[*ITEM_HEADERS, IF_MATCH]),
+    partial_update=extend_schema(parameters=[*ITEM_HEADERS, IF_MATCH]),
     destroy=extend_schema(parameters=[IF_MATCH]),
 )
 class ItemViewSet(viewsets.ModelViewSet):
@@ -174,7 +179,7 @@ class ItemViewSet(viewsets.ModelViewSet):
     ):
         """The stored JSON bytes with their validators, or 304 when the client has them."""
         headers = {
-            **conditional.validator_headers(item_id, cached.version, cached.updated_at),
+            **conditional.item_headers(item_id, cached.version, cached.updated_at),
             **(headers or {}),
         }
         if conditional.is_not_modified(request, etag=headers["ETag"], updated_at=cached.updated_at):
@@ -198,11 +203,11 @@ class ItemViewSet(viewsets.ModelViewSet):
         return {"Location": reverse("item-detail", args=[data["id"]], request=self.request)}
 
     def finalize_response(self, request, response, *args, **kwargs):
-        """Add `ETag` and `Last-Modified` to item responses built from data, and `X-Cache`."""
+        """Add `item_headers` to item responses built from data, and `X-Cache`."""
         data = getattr(response, "data", None)  # absent on a response of stored bytes
         if self.action in SINGLE_ITEM_ACTIONS and response.status_code in (200, 201) and data:
             updated_at = parse_datetime(data["updated_at"])
-            for name, value in conditional.validator_headers(
+            for name, value in conditional.item_headers(
                 data["id"], data["version"], updated_at
             ).items():
                 response.headers.setdefault(name, value)

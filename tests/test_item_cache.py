@@ -231,6 +231,18 @@ def test_a_cache_hit_carries_the_same_validators_as_a_miss(api_client, item):
     assert hit["Last-Modified"] == http_date(item.updated_at.timestamp())
 
 
+def test_every_item_response_asks_caches_to_revalidate(api_client, auth_client, item):
+    miss = api_client.get(detail(item.pk))
+    hit = api_client.get(detail(item.pk))
+    not_modified = api_client.get(detail(item.pk), HTTP_IF_NONE_MATCH=hit["ETag"])
+    through_drf = auth_client.get(detail(item.pk))
+    patched = auth_client.patch(detail(item.pk), {"quantity": 9}, format="json")
+
+    responses = [miss, hit, not_modified, through_drf, patched]
+    assert [r.status_code for r in responses] == [200, 200, 304, 200, 200]
+    assert {r["Cache-Control"] for r in responses} == {"no-cache"}
+
+
 class TestAnonymousShortcut:
     """Anonymous JSON reads skip DRF's request cycle, with the same answers and checks."""
 
