@@ -58,7 +58,9 @@ control_socket_disable = True
 
 
 def worker_exit(server, worker):
-    """Write the request metrics of the worker's last interval before it goes."""
+    """Before the worker goes: repair a cache invalidation it lost, write its last metrics."""
+    from backend.cache import settle_caches
     from backend.observability.access import flush_metrics
 
+    settle_caches()
     flush_metrics()

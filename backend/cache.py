@@ -21,10 +21,12 @@ Two stores implement the protocol: `RedisStore` (Lua scripts, shared by every
 process) and `LocalStore` (a dict under a lock, for the embedded default).
 """
 
+import contextlib
 import functools
 import random
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -293,6 +295,14 @@ def default_store():
 
 # --- The engine ----------------------------------------------------------------------
 
+_engines: "weakref.WeakSet[ReadThroughCache]" = weakref.WeakSet()
+
+
+def settle_caches() -> None:
+    """Let every cache of this process repair a lost invalidation; for a process about to exit."""
+    for engine in list(_engines):
+        engine.settle()
+
 
 class ReadThroughCache:
     """Get-or-fill and invalidate for one namespace of versioned entries.
@@ -311,6 +321,7 @@ class ReadThroughCache:
         self._generation_suspect = False
         self._generation_lock = threading.Lock()
         self._floor_generation = 0
+        _engines.add(self)
 
     # Keys go through the default cache's make_key, so KEY_PREFIX and the
     # release it carries apply here too.
@@ -454,14 +465,26 @@ class ReadThroughCache:
         """Record that `version` of the row committed; older entries are gone.
 
         Pass `DELETED` for a deleted row. Never raises: on failure the process
-        advances the generation as soon as the store answers again.
+        advances the generation as soon as the store answers again, on its next
+        read or write, or when it exits (`settle`).
         """
-        self._quietly(
-            self.store.invalidate,
-            self._key("entry", key_id),
-            version,
-            _ms(settings.CACHE_TOMBSTONE_TTL),
-        )
+        try:
+            self._call(
+                self.store.invalidate,
+                self._key("entry", key_id),
+                version,
+                _ms(settings.CACHE_TOMBSTONE_TTL),
+            )
+            # A process that only writes from now on must still repair what it lost.
+            self._current_generation(0)
+        except CacheUnavailable:
+            self._generation_suspect = True
+
+    def settle(self) -> None:
+        """Advance the generation if this process lost an invalidation: call before exiting."""
+        # Still unreachable, it stays lost: the bound in docs/caching.md (CACHE_TTL) applies.
+        with contextlib.suppress(CacheUnavailable):
+            self._current_generation(0)
 
     def _quietly(self, operation: Callable, *args) -> None:
         try:

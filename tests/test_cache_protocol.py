@@ -16,6 +16,7 @@ from backend.cache import (
     ReadThroughCache,
     RedisStore,
     cache_stats,
+    settle_caches,
 )
 
 
@@ -108,6 +109,51 @@ def test_a_load_slower_than_half_the_tombstone_lifetime_is_not_filled(engine, se
 
     assert cache_stats()["stale_fill_rejected"] == before + 1
     assert engine.get_or_fill(1, loader(1)).status == MISS
+
+
+class LosesInvalidations:
+    """A store shared by two processes, whose invalidations fail for one of them."""
+
+    def __init__(self, store):
+        self.store = store
+        self.failing = False
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def invalidate(self, *args) -> None:
+        if self.failing:
+            raise ConnectionError("the store went away")
+        self.store.invalidate(*args)
+
+
+@pytest.fixture(params=["redis", "local"])
+def two_processes(request) -> tuple[ReadThroughCache, ReadThroughCache, LosesInvalidations]:
+    """Two engines on one store, the first of which can lose its invalidations."""
+    shared = RedisStore() if request.param == "redis" else LocalStore()
+    flaky = LosesInvalidations(shared)
+    writer = ReadThroughCache(namespace="lost", store_factory=lambda: flaky)
+    reader = ReadThroughCache(namespace="lost", store_factory=lambda: shared)
+    return writer, reader, flaky
+
+
+@pytest.mark.parametrize("after_recovery", ["next_write", "settle_before_exit"])
+def test_a_process_that_lost_an_invalidation_repairs_it_without_reading(
+    two_processes, after_recovery
+):
+    writer, reader, store = two_processes
+    reader.get_or_fill(1, loader(1))
+    store.failing = True
+    writer.invalidate(1, 2)  # version 2 committed; its invalidation is lost
+    store.failing = False
+
+    if after_recovery == "next_write":
+        writer.invalidate(9, 5)
+    else:
+        settle_caches()
+
+    read = reader.get_or_fill(1, loader(2))
+    assert (read.status, read.entry.version) == (MISS, 2)
 
 
 def test_disabling_the_cache_bypasses_it(engine, settings):
