@@ -40,6 +40,9 @@ DELETED = 2**62
 
 HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"
 
+# Invalidations sent in one round trip by `invalidate_many` (a bulk write's rows).
+INVALIDATION_BATCH = 1000
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -213,8 +216,20 @@ class RedisStore:
     def fill(self, key: str, entry: Entry, generation: int, ttl_ms: int) -> bool:
         return bool(self._fill(keys=[key], args=[entry.version, generation, entry.payload, ttl_ms]))
 
-    def invalidate(self, key: str, version: int, ttl_ms: int) -> None:
-        self._invalidate(keys=[key], args=[version, ttl_ms])
+    def invalidate(self, versions: list[tuple[str, int]], ttl_ms: int) -> None:
+        """Invalidate each key at its version, in one round trip for one key.
+
+        More keys go in one pipeline: a round trip to check the script is loaded,
+        and one for all of them.
+        """
+        if len(versions) == 1:
+            [(key, version)] = versions
+            self._invalidate(keys=[key], args=[version, ttl_ms])
+            return
+        pipeline = self._client.pipeline(transaction=False)
+        for key, version in versions:
+            self._invalidate(keys=[key], args=[version, ttl_ms], client=pipeline)
+        pipeline.execute()
 
     def take_lease(self, key: str, ttl_ms: int) -> bool:
         return bool(self._client.set(key, b"1", nx=True, px=ttl_ms))
@@ -262,11 +277,12 @@ class LocalStore:
             self._put(key, Stored(entry.version, generation, False, entry.payload), ttl_ms)
             return True
 
-    def invalidate(self, key: str, version: int, ttl_ms: int) -> None:
+    def invalidate(self, versions: list[tuple[str, int]], ttl_ms: int) -> None:
         with self._lock:
-            current = self._get(key)
-            if current is None or current.version <= version:
-                self._put(key, Stored(version, -1, True, b""), ttl_ms)
+            for key, version in versions:
+                current = self._get(key)
+                if current is None or current.version <= version:
+                    self._put(key, Stored(version, -1, True, b""), ttl_ms)
 
     def take_lease(self, key: str, ttl_ms: int) -> bool:
         with self._lock:
@@ -468,17 +484,19 @@ class ReadThroughCache:
         advances the generation as soon as the store answers again, on its next
         read or write, or when it exits (`settle`).
         """
+        self.invalidate_many([(key_id, version)])
+
+    def invalidate_many(self, versions: list[tuple[object, int]]) -> None:
+        """`invalidate` for each (key_id, version) pair, a batch per round trip."""
+        pairs = [(self._key("entry", key_id), version) for key_id, version in versions]
+        ttl_ms = _ms(settings.CACHE_TOMBSTONE_TTL)
         try:
-            self._call(
-                self.store.invalidate,
-                self._key("entry", key_id),
-                version,
-                _ms(settings.CACHE_TOMBSTONE_TTL),
-            )
+            for start in range(0, len(pairs), INVALIDATION_BATCH):
+                self._call(self.store.invalidate, pairs[start : start + INVALIDATION_BATCH], ttl_ms)
             # A process that only writes from now on must still repair what it lost.
             self._current_generation(0)
         except CacheUnavailable:
-            self._generation_suspect = True
+            self._generation_suspect = True  # the rest are covered by the generation too
 
     def settle(self) -> None:
         """Advance the generation if this process lost an invalidation: call before exiting."""

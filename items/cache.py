@@ -57,6 +57,11 @@ def item_changed(item_id: int, version: int) -> None:
     item_cache.invalidate(item_id, version)
 
 
+def items_changed(versions: list[tuple[int, int]]) -> None:
+    """Call after a bulk write committed: (item id, committed version) pairs."""
+    item_cache.invalidate_many(versions)
+
+
 def item_deleted(item_id: int) -> None:
     """Call after the item's deletion committed."""
     item_cache.invalidate(item_id, DELETED)

@@ -44,26 +44,29 @@ class ItemQuerySet(models.QuerySet):
             obj.updated_at = timezone.now()
         fields = [*fields, "version", "updated_at"]
         with transaction.atomic(using=self.db):
+            # Django writes each batch with update(), above, which announces it.
             count = super().bulk_update(objs, fields, *args, **kwargs)
-            versions = self._announce_after_commit([obj.pk for obj in objs])
+            versions = self._versions([obj.pk for obj in objs])
         for obj in objs:
             obj.version = versions.get(obj.pk, obj.version)
         return count
 
-    def _announce_after_commit(self, ids: list[int]) -> dict[int, int]:
-        """Send `items_bulk_changed` once the transaction commits; return the versions.
+    def _versions(self, ids: list[int]) -> dict[int, int]:
+        return dict(self.model._base_manager.filter(pk__in=ids).values_list("pk", "version"))
+
+    def _announce_after_commit(self, ids: list[int]) -> None:
+        """Send `items_bulk_changed` once the transaction commits.
 
         The versions are read inside the transaction, after the write, with the
         rows still locked: they are exactly the ones that will commit.
         """
         if not ids:
-            return {}
-        versions = dict(self.model._base_manager.filter(pk__in=ids).values_list("pk", "version"))
+            return
+        versions = self._versions(ids)
         transaction.on_commit(
             lambda: items_bulk_changed.send(sender=self.model, versions=list(versions.items())),
             using=self.db,
         )
-        return versions
 
 
 class Item(models.Model):

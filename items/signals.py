@@ -27,5 +27,4 @@ def invalidate_deleted_item(sender, instance: Item, using: str, **kwargs) -> Non
 
 @receiver(items_bulk_changed, sender=Item, dispatch_uid="items.invalidate_bulk_changed")
 def invalidate_bulk_changed(sender, versions: list[tuple[int, int]], **kwargs) -> None:
-    for item_id, version in versions:
-        cache.item_changed(item_id, version)
+    cache.items_changed(versions)

@@ -58,6 +58,17 @@ def test_invalidation_makes_the_next_read_load_again(engine):
     assert engine.get_or_fill(1, loader(2)).status == HIT
 
 
+def test_a_bulk_invalidation_reaches_every_key_across_batches(engine, monkeypatch):
+    monkeypatch.setattr("backend.cache.INVALIDATION_BATCH", 2)
+    for key_id in range(1, 6):
+        engine.get_or_fill(key_id, loader(1))
+
+    engine.invalidate_many([(key_id, 2) for key_id in range(1, 6)])
+
+    reads = [engine.get_or_fill(key_id, loader(2)) for key_id in range(1, 6)]
+    assert {(read.status, read.entry.version) for read in reads} == {(MISS, 2)}
+
+
 def test_a_fill_older_than_the_tombstone_is_rejected(engine):
     engine.invalidate(1, 5)
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError
 
-from items.models import Item
+from items.models import Item, items_bulk_changed
 from tests.factories import ItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -44,6 +44,28 @@ def test_queryset_update_bumps_versions_and_updated_at():
     assert (first_after.version, first_after.quantity) == (2, 100)
     assert first_after.updated_at > first.updated_at
     assert Item.objects.get(pk=second.pk).version == 1
+
+
+def test_bulk_update_announces_each_item_once_with_its_committed_version(
+    django_capture_on_commit_callbacks,
+):
+    items = ItemFactory.create_batch(3)
+    announced = []
+
+    def record(sender, versions, **kwargs):
+        announced.extend(versions)
+
+    items_bulk_changed.connect(record)
+    try:
+        for item in items:
+            item.quantity = 7
+        with django_capture_on_commit_callbacks(execute=True):
+            Item.objects.bulk_update(items, ["quantity"], batch_size=2)
+    finally:
+        items_bulk_changed.disconnect(record)
+
+    assert sorted(announced) == [(item.pk, 2) for item in items]
+    assert [item.version for item in items] == [2, 2, 2]
 
 
 @pytest.mark.parametrize(
