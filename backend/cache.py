@@ -438,10 +438,12 @@ class ReadThroughCache:
                 self._quietly(self.store.release_lease, lease)
             return Read(filled, HIT)
         started = time.monotonic()
-        entry = load()
-        self._fill(key, entry, generation, started)
-        if leader:
-            self._quietly(self.store.release_lease, lease)
+        try:
+            entry = load()
+            self._fill(key, entry, generation, started)
+        finally:  # a failed load (the database away) holds nobody up
+            if leader:
+                self._quietly(self.store.release_lease, lease)
         return Read(entry, MISS)
 
     def _lookup_quietly(self, key: str) -> Entry | None:

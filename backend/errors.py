@@ -7,9 +7,11 @@ field name. DRF's exceptions go through `api_exception_handler`; Django's own
 404 and 500 pages become the same shape for /api/ paths.
 """
 
+import logging
 from http import HTTPStatus
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import OperationalError
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
@@ -20,6 +22,10 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from backend.observability.request_id import current_request_id
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+# What a client is told to wait after a 503 for an unreachable database.
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+logger = logging.getLogger(__name__)
 
 
 class PreconditionFailed(exceptions.APIException):
@@ -51,6 +57,8 @@ def problem(status: int, *, code: str, detail: str, errors=None) -> dict:
 
 def api_exception_handler(exc, context):
     """DRF exception handler: DRF's status and headers, our body."""
+    if isinstance(exc, OperationalError):
+        return database_unavailable(exc)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -77,6 +85,21 @@ def problem_response(status: int, *, code: str, detail: str) -> JsonResponse:
     return JsonResponse(
         problem(status, code=code, detail=detail), status=status, content_type=PROBLEM_CONTENT_TYPE
     )
+
+
+def database_unavailable(error: OperationalError) -> JsonResponse:
+    """503 for a database that cannot be reached or gave up on the statement.
+
+    Connection failures, timeouts, deadlocks and serialization failures are all
+    `OperationalError`: none is the client's fault, and a retry may well succeed.
+    Nothing was written: the request's transaction, if any, rolled back.
+    """
+    logger.warning("Database unavailable: %s", str(error).strip())
+    response = problem_response(
+        503, code="database_unavailable", detail="The database is unavailable; try again shortly."
+    )
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
 
 
 @csrf_exempt  # a 404 in the problem shape, whatever the method, never an HTML 403
@@ -142,7 +165,11 @@ class ProblemAutoSchema(AutoSchema):
         return operation
 
     def _error_statuses(self, path: str, method: str) -> list[int]:
-        statuses = [HTTPStatus.INTERNAL_SERVER_ERROR, HTTPStatus.TOO_MANY_REQUESTS]
+        statuses = [
+            HTTPStatus.INTERNAL_SERVER_ERROR,
+            HTTPStatus.SERVICE_UNAVAILABLE,  # the database cannot be reached
+            HTTPStatus.TOO_MANY_REQUESTS,
+        ]
         if "{" in path or self.view.action == "list":
             statuses.append(HTTPStatus.NOT_FOUND)  # unknown id, or a page past the end
         if self.view.action == "list":

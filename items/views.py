@@ -1,6 +1,7 @@
 import json
 
 from django.conf import settings
+from django.db import OperationalError
 from django.http import HttpResponse, HttpResponseNotModified
 from django.utils.dateparse import parse_datetime
 from django_filters.rest_framework import DjangoFilterBackend
@@ -13,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
-from backend.errors import problem_response
+from backend.errors import database_unavailable, problem_response
 from items import conditional
 from items.cache import CachedItem, read_item
 from items.filters import ItemFilter, ItemSearchFilter, StableOrderingFilter
@@ -149,7 +150,10 @@ class ItemViewSet(viewsets.ModelViewSet):
         if not all(t.allow_request(self.request, self) for t in self.get_throttles()):
             return None  # DRF checks again and answers 429 (a denied request counts twice)
         item_id = int(kwargs[self.lookup_field])
-        cached, cache_status = read_item(item_id)
+        try:
+            cached, cache_status = read_item(item_id)
+        except OperationalError as error:  # a miss while PostgreSQL is away
+            return database_unavailable(error)
         # What DRF's finalize_response would add (Allow, Vary), and the cache's outcome.
         headers = {**self.default_response_headers, "X-Cache": cache_status}
         if cached is None:
