@@ -9,10 +9,10 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/items
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench bench-cpu clean
+.PHONY: help install run test lint format bench bench-cpu upgrade-check clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,9 @@ bench-cpu: install ## CPU per request of a cache hit, layer by layer (after make
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+upgrade-check: install ## List the pinned packages that have newer releases
+	$(BIN)/pip list --outdated
 
 clean: ## Remove the virtual environment, caches and the local SQLite database
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles db.sqlite3
