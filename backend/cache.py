@@ -166,6 +166,15 @@ return 1
 """
 
 
+# KEYS[1]: generation. ARGV: minimum. Raises the counter to at least the minimum.
+RAISE_GENERATION_SCRIPT = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current >= tonumber(ARGV[1]) then return current end
+redis.call('SET', KEYS[1], ARGV[1])
+return tonumber(ARGV[1])
+"""
+
+
 @dataclass(frozen=True)
 class Stored:
     version: int
@@ -183,6 +192,7 @@ class RedisStore:
         self._client = get_redis_connection(alias)
         self._fill = self._client.register_script(FILL_SCRIPT)
         self._invalidate = self._client.register_script(INVALIDATE_SCRIPT)
+        self._raise_generation = self._client.register_script(RAISE_GENERATION_SCRIPT)
 
     def read(self, key: str, generation_key: str) -> tuple[int, Stored | None]:
         """Return the current generation and the stored record, in one round trip.
@@ -239,6 +249,9 @@ class RedisStore:
 
     def advance_generation(self, generation_key: str) -> int:
         return int(self._client.incr(generation_key))
+
+    def raise_generation(self, generation_key: str, minimum: int) -> int:
+        return int(self._raise_generation(keys=[generation_key], args=[minimum]))
 
 
 class LocalStore:
@@ -298,6 +311,12 @@ class LocalStore:
     def advance_generation(self, generation_key: str) -> int:
         with self._lock:
             generation = (self._get(generation_key) or 0) + 1
+            self._data[generation_key] = (float("inf"), generation)
+            return generation
+
+    def raise_generation(self, generation_key: str, minimum: int) -> int:
+        with self._lock:
+            generation = max(self._get(generation_key) or 0, minimum)
             self._data[generation_key] = (float("inf"), generation)
             return generation
 
@@ -390,7 +409,15 @@ class ReadThroughCache:
         # The common case takes no lock: the advance below sets the floor before it
         # clears the flag, so a reader that sees the flag clear sees the new floor.
         if not self._generation_suspect:
-            return max(found, self._floor_generation)
+            if found >= self._floor_generation:
+                return found
+            # Either a read that raced this process's advance, or the store lost its
+            # data (a restart without persistence, a failover to an empty node). Put
+            # the counter back up, or this process and the others would keep
+            # overwriting each other's entries under two generations.
+            return self._call(
+                self.store.raise_generation, self._generation_key(), self._floor_generation
+            )
         with self._generation_lock:
             if self._generation_suspect:
                 self._floor_generation = self._call(

@@ -167,6 +167,29 @@ def test_a_process_that_lost_an_invalidation_repairs_it_without_reading(
     assert (read.status, read.entry.version) == (MISS, 2)
 
 
+def test_after_the_store_loses_its_generation_processes_agree_on_one_again(two_processes):
+    writer, reader, store = two_processes
+    store.failing = True
+    writer.invalidate(1, 1)  # lost: the writer will advance the generation
+    store.failing = False
+    writer.invalidate(2, 1)  # ... which it does here: generation 1
+    lose_generation(store.store, writer._generation_key())
+
+    reader.get_or_fill(3, loader(1))  # the reader sees generation 0 and fills
+    writer.get_or_fill(3, loader(1))  # the writer knows better: a miss, and it refills
+
+    assert [reader.get_or_fill(3, loader(1)).status for _ in range(2)] == [HIT, HIT]
+    assert writer.get_or_fill(3, loader(1)).status == HIT
+
+
+def lose_generation(store, generation_key: str) -> None:
+    """What a Redis restart without persistence does to the generation counter."""
+    if isinstance(store, RedisStore):
+        store._client.delete(generation_key)
+    else:
+        store._data.pop(generation_key)
+
+
 def test_disabling_the_cache_bypasses_it(engine, settings):
     settings.CACHE_ENABLED = False
     load = loader(1)
