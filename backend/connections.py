@@ -75,21 +75,29 @@ def redis_url(env: environ.Env) -> str:
     return f"{scheme}://{credentials}{host}:{env.int('REDIS_PORT', default=6379)}/0"
 
 
-def cache_config(env: environ.Env) -> dict:
-    """Return the CACHES["default"] entry: django-redis when Redis is configured."""
-    prefix = ":".join(
-        part
-        for part in (
-            env.str("CACHE_KEY_PREFIX", default="items-api"),
-            env.str("APP_RELEASE", default=""),
-        )
-        if part
-    )
+def caches_config(env: environ.Env) -> dict:
+    """Return CACHES: `default` for the read cache, `throttle` for the rate-limit counters.
+
+    Both use the same Redis (django-redis keeps one connection pool per URL). Only the
+    default's key prefix carries the release: what is cached may change from one release
+    to the next, a client's request count does not, so during a rolling deploy old and new
+    tasks count each client together.
+    """
+    prefix = env.str("CACHE_KEY_PREFIX", default="items-api")
+    release = env.str("APP_RELEASE", default="")
+    return {
+        "default": cache_config(env, f"{prefix}:{release}" if release else prefix),
+        "throttle": cache_config(env, f"{prefix}-throttle"),
+    }
+
+
+def cache_config(env: environ.Env, prefix: str) -> dict:
+    """One CACHES entry: django-redis when Redis is configured, else in-process memory."""
     url = redis_url(env)
     if not url:
         return {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": "items-api",
+            "LOCATION": prefix,
             "KEY_PREFIX": prefix,
         }
     timeout = env.float("REDIS_TIMEOUT_SECONDS", default=0.2)

@@ -10,7 +10,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from backend.connections import cache_config, database_config
+from backend.connections import caches_config, database_config
 from backend.observability.log_config import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -91,7 +91,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # REDIS_URL (or REDIS_HOST and friends) selects django-redis; unset, an
 # in-process cache, so `make run` needs no server.
-CACHES = {"default": cache_config(env)}
+CACHES = caches_config(env)
 
 # The read cache's protocol (backend/cache.py); seconds unless named otherwise.
 CACHE_ENABLED = env.bool("CACHE_ENABLED", default=True)

@@ -13,6 +13,7 @@ into an outage of the API. The first failure and the recovery are logged once ea
 import logging
 import math
 
+from django.core.cache import caches
 from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 from rest_framework import throttling
@@ -29,6 +30,11 @@ class _FixedWindow:
     """Throttle mixin: one counter per client and window; fail open without the cache."""
 
     failing_open = False  # shared by every throttle in the process
+
+    @property
+    def cache(self):
+        # Counters of their own, whose keys outlive a release (backend/connections.py).
+        return caches["throttle"]
 
     def get_rate(self) -> str | None:
         # Read at each request, not frozen at import as DRF does, so settings overrides apply.

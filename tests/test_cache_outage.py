@@ -65,7 +65,8 @@ def own_redis():
 def cache_on_own_redis(own_redis, settings):
     process, port = own_redis
     settings.CACHES = {
-        "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{port}/0"}
+        alias: {**config, "LOCATION": f"redis://127.0.0.1:{port}/0"}
+        for alias, config in settings.CACHES.items()
     }
     settings.CACHE_BREAKER_THRESHOLD = 3
     settings.CACHE_BREAKER_COOLDOWN = 2

@@ -205,7 +205,8 @@ def test_redis_entries_carry_the_prefix_schema_and_a_finite_ttl(settings):
     from items.cache import SCHEMA_VERSION
 
     settings.CACHES = {
-        "default": {**settings.CACHES["default"], "KEY_PREFIX": "items-api:release-7"}
+        **settings.CACHES,
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": "items-api:release-7"},
     }
     engine = ReadThroughCache(namespace=f"item:s{SCHEMA_VERSION}", store_factory=RedisStore)
     engine.get_or_fill(424242, loader(2, b'{"id": 424242}'))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import environ
 
-from backend.connections import cache_config, database_config, redis_url
+from backend.connections import caches_config, database_config, redis_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SQLITE = Path("/tmp/default.sqlite3")
@@ -77,11 +77,17 @@ def test_the_rds_secret_json_configures_postgres():
 
 
 def test_without_redis_the_cache_is_in_process():
-    assert cache_config(env_of())["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+    caches = caches_config(env_of())
+
+    assert {config["BACKEND"] for config in caches.values()} == {
+        "django.core.cache.backends.locmem.LocMemCache"
+    }
 
 
 def test_redis_url_selects_django_redis_with_json_and_short_timeouts():
-    config = cache_config(env_of(REDIS_URL="redis://127.0.0.1:6379/0", APP_RELEASE="v42"))
+    config = caches_config(env_of(REDIS_URL="redis://127.0.0.1:6379/0", APP_RELEASE="v42"))[
+        "default"
+    ]
 
     assert config["BACKEND"] == "django_redis.cache.RedisCache"
     assert config["KEY_PREFIX"] == "items-api:v42"
@@ -90,6 +96,19 @@ def test_redis_url_selects_django_redis_with_json_and_short_timeouts():
     assert options["PARSER_CLASS"] == "redis.connection._HiredisParser"
     assert options["SOCKET_CONNECT_TIMEOUT"] == options["SOCKET_TIMEOUT"] == 0.2
     assert options["CONNECTION_POOL_KWARGS"]["max_connections"] == 50
+
+
+def test_only_the_read_cache_prefix_changes_with_the_release():
+    redis = "redis://127.0.0.1:6379/0"
+    v1, v2 = (caches_config(env_of(REDIS_URL=redis, APP_RELEASE=r)) for r in ("v1", "v2"))
+
+    assert (v1["default"]["KEY_PREFIX"], v2["default"]["KEY_PREFIX"]) == (
+        "items-api:v1",
+        "items-api:v2",
+    )
+    assert v1["throttle"] == v2["throttle"]
+    assert v1["throttle"]["KEY_PREFIX"] == "items-api-throttle"
+    assert v1["throttle"]["LOCATION"] == v1["default"]["LOCATION"]
 
 
 def test_elasticache_endpoint_and_token_become_a_tls_url():

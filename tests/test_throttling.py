@@ -25,8 +25,10 @@ def _rest_framework(**overrides) -> dict:
 
 
 def _cache_at(location: str, prefix: str) -> dict:
-    default = settings.CACHES["default"]
-    return {"default": {**default, "LOCATION": location, "KEY_PREFIX": prefix}}
+    return {
+        alias: {**config, "LOCATION": location, "KEY_PREFIX": f"{prefix}:{alias}"}
+        for alias, config in settings.CACHES.items()
+    }
 
 
 @pytest.fixture
@@ -114,7 +116,7 @@ def test_the_counters_live_in_redis_where_every_process_sees_them(
 
     client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
     keys = [key.decode() for key in client.scan_iter(match=f"{cache_prefix}:*")]
-    assert keys == [f"{cache_prefix}:1:throttle_anon_127.0.0.1:{int(now // 60)}"]
+    assert keys == [f"{cache_prefix}:throttle:1:throttle_anon_127.0.0.1:{int(now // 60)}"]
     assert client.get(keys[0]) == b"2"
     assert 0 < client.ttl(keys[0]) <= 61
 
