@@ -40,7 +40,7 @@ DELETED = 2**62
 
 HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"
 
-# Invalidations sent in one round trip by `invalidate_many` (a bulk write's rows).
+# Invalidations sent in one pipeline by `invalidate_many` (a bulk write's rows).
 INVALIDATION_BATCH = 1000
 
 
@@ -420,9 +420,9 @@ class ReadThroughCache:
             )
         with self._generation_lock:
             if self._generation_suspect:
-                self._floor_generation = self._call(
-                    self.store.advance_generation, self._generation_key()
-                )
+                advanced = self._call(self.store.advance_generation, self._generation_key())
+                # Never lower: a counter that Redis lost restarts below this floor.
+                self._floor_generation = max(self._floor_generation, advanced)
                 self._generation_suspect = False
             return max(found, self._floor_generation)
 
@@ -516,14 +516,14 @@ class ReadThroughCache:
         self.invalidate_many([(key_id, version)])
 
     def invalidate_many(self, versions: list[tuple[object, int]]) -> None:
-        """`invalidate` for each (key_id, version) pair, a batch per round trip."""
+        """`invalidate` for each (key_id, version) pair, in batches of INVALIDATION_BATCH."""
         pairs = [(self._key("entry", key_id), version) for key_id, version in versions]
         ttl_ms = _ms(settings.CACHE_TOMBSTONE_TTL)
         try:
             for start in range(0, len(pairs), INVALIDATION_BATCH):
                 self._call(self.store.invalidate, pairs[start : start + INVALIDATION_BATCH], ttl_ms)
             # A process that only writes from now on must still repair what it lost.
-            self._current_generation(0)
+            self._repair_if_suspect()
         except CacheUnavailable:
             self._generation_suspect = True  # the rest are covered by the generation too
 
@@ -531,7 +531,12 @@ class ReadThroughCache:
         """Advance the generation if this process lost an invalidation: call before exiting."""
         # Still unreachable, it stays lost: the bound in docs/caching.md (CACHE_TTL) applies.
         with contextlib.suppress(CacheUnavailable):
-            self._current_generation(0)
+            self._repair_if_suspect()
+
+    def _repair_if_suspect(self) -> None:
+        """Advance the generation now if this process lost an invalidation; else no call."""
+        if self._generation_suspect:
+            self._current_generation(self._floor_generation)
 
     def _quietly(self, operation: Callable, *args) -> None:
         try:

@@ -122,17 +122,39 @@ def test_a_load_slower_than_half_the_tombstone_lifetime_is_not_filled(engine, se
     assert engine.get_or_fill(1, loader(1)).status == MISS
 
 
+def test_a_load_that_fails_releases_its_lease(engine):
+    def database_away() -> Entry:
+        raise ConnectionError("the database went away")
+
+    with pytest.raises(ConnectionError):
+        engine.get_or_fill(1, database_away)
+
+    # Free at once, not after its lifetime: the next reader leads without waiting.
+    assert engine.store.take_lease(engine._key("lease", 1), 1000)
+
+
 class LosesInvalidations:
-    """A store shared by two processes, whose invalidations fail for one of them."""
+    """A store shared by two processes, whose invalidations fail for one of them.
+
+    It records the name of each operation it is asked for.
+    """
 
     def __init__(self, store):
         self.store = store
         self.failing = False
+        self.calls = []
 
     def __getattr__(self, name):
-        return getattr(self.store, name)
+        operation = getattr(self.store, name)
+
+        def recorded(*args):
+            self.calls.append(name)
+            return operation(*args)
+
+        return recorded
 
     def invalidate(self, *args) -> None:
+        self.calls.append("invalidate")
         if self.failing:
             raise ConnectionError("the store went away")
         self.store.invalidate(*args)
@@ -165,6 +187,20 @@ def test_a_process_that_lost_an_invalidation_repairs_it_without_reading(
 
     read = reader.get_or_fill(1, loader(2))
     assert (read.status, read.entry.version) == (MISS, 2)
+
+
+def test_once_repaired_a_write_costs_one_store_call_again(two_processes):
+    writer, _, store = two_processes
+    store.failing = True
+    writer.invalidate(1, 2)
+    store.failing = False
+    writer.invalidate(2, 2)  # the repair: it advances the generation
+    store.calls.clear()
+
+    writer.invalidate(3, 2)
+    writer.settle()
+
+    assert store.calls == ["invalidate"]
 
 
 def test_after_the_store_loses_its_generation_processes_agree_on_one_again(two_processes):

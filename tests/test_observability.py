@@ -420,9 +420,14 @@ def test_a_background_thread_writes_the_metrics_every_interval(emf_log):
     assert record["Requests"] == 1
 
 
-def test_a_gunicorn_worker_writes_its_metrics_as_it_exits(emf_log):
+def test_a_gunicorn_worker_writes_its_metrics_and_settles_its_caches_as_it_exits(
+    emf_log, monkeypatch
+):
+    settled = []
+    monkeypatch.setattr("backend.cache.settle_caches", lambda: settled.append(1))
     access.request_metrics().add(measurement())
 
     gunicorn_config["worker_exit"](server=None, worker=None)
 
     assert [record["Requests"] for record in emf_documents(emf_log)] == [1]
+    assert settled == [1]
