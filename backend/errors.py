@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions, serializers
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from backend.observability.request_id import current_request_id
 
@@ -94,6 +95,8 @@ def database_unavailable(error: OperationalError) -> JsonResponse:
     `OperationalError`: none is the client's fault, and a retry may well succeed.
     Nothing was written: the request's transaction, if any, rolled back.
     """
+    set_rollback()  # as DRF's own handler does, should the request run in a transaction
+    # The message names the cause; a traceback per request would flood the logs in an outage.
     logger.warning("Database unavailable: %s", str(error).strip())
     response = problem_response(
         503, code="database_unavailable", detail="The database is unavailable; try again shortly."

@@ -145,22 +145,20 @@ class ItemViewSet(viewsets.ModelViewSet):
         """
         self.args, self.kwargs, self.action = args, kwargs, "retrieve"
         self.request = Request(request, authenticators=self.get_authenticators())
-        if not all(p.has_permission(self.request, self) for p in self.get_permissions()):
-            return None
-        if not all(t.allow_request(self.request, self) for t in self.get_throttles()):
-            return None  # DRF checks again and answers 429 (a denied request counts twice)
         item_id = int(kwargs[self.lookup_field])
         try:
+            if not all(p.has_permission(self.request, self) for p in self.get_permissions()):
+                return None
+            if not all(t.allow_request(self.request, self) for t in self.get_throttles()):
+                return None  # DRF checks again and answers 429 (a denied request counts twice)
             cached, cache_status = read_item(item_id)
-        except OperationalError as error:  # a miss while PostgreSQL is away
-            return database_unavailable(error)
+        except OperationalError as error:  # PostgreSQL away: a miss, or a check that asked it
+            return _with_headers(database_unavailable(error), self.default_response_headers)
         # What DRF's finalize_response would add (Allow, Vary), and the cache's outcome.
         headers = {**self.default_response_headers, "X-Cache": cache_status}
         if cached is None:
-            response = problem_response(404, code="not_found", detail=str(NotFound.default_detail))
-            for name, value in headers.items():
-                response[name] = value
-            return response
+            not_found = problem_response(404, code="not_found", detail=str(NotFound.default_detail))
+            return _with_headers(not_found, headers)
         return self._cached_response(request, item_id, cached, headers=headers)
 
     def retrieve(self, request, *args, **kwargs):
@@ -219,3 +217,9 @@ class ItemViewSet(viewsets.ModelViewSet):
         if self.cache_status:
             response["X-Cache"] = self.cache_status
         return response
+
+
+def _with_headers(response: HttpResponse, headers: dict) -> HttpResponse:
+    for name, value in headers.items():
+        response[name] = value
+    return response

@@ -149,3 +149,17 @@ def emf_log() -> CapturedLog:
     metrics_logger.addHandler(handler)
     yield captured
     metrics_logger.removeHandler(handler)
+
+
+@pytest.fixture
+def drf_cycles(monkeypatch) -> list:
+    """How many requests went through DRF's `initial()` (auth, permissions, throttles),
+    rather than the anonymous read shortcut."""
+    from items.views import ItemViewSet
+
+    calls = []
+    initial = ItemViewSet.initial
+    monkeypatch.setattr(
+        ItemViewSet, "initial", lambda self, *a, **k: [calls.append(1), initial(self, *a, **k)]
+    )
+    return calls

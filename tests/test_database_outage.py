@@ -72,6 +72,17 @@ def test_requests_that_need_the_database_get_a_503_problem(
     assert (body["code"], body["request_id"]) == ("database_unavailable", response["X-Request-ID"])
 
 
+def test_the_read_shortcut_answers_as_drf_does(api_client, database_away, drf_cycles):
+    shortcut = api_client.get("/api/items/990001/")
+    # An Accept header the shortcut does not take: DRF negotiates JSON itself.
+    through_drf = api_client.get("/api/items/990001/", HTTP_ACCEPT="application/json; q=1.0")
+
+    assert len(drf_cycles) == 1
+    assert shortcut.status_code == through_drf.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    for header in ("Content-Type", "Retry-After", "Allow", "Vary"):
+        assert shortcut[header] == through_drf[header], header
+
+
 def test_a_cached_item_is_still_served(api_client, cached_item, database_away):
     response = api_client.get(f"/api/items/{cached_item.pk}/")
 

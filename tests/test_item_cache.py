@@ -246,18 +246,6 @@ def test_every_item_response_asks_caches_to_revalidate(api_client, auth_client, 
 class TestAnonymousShortcut:
     """Anonymous JSON reads skip DRF's request cycle, with the same answers and checks."""
 
-    @pytest.fixture
-    def drf_cycles(self, monkeypatch):
-        """How many requests went through DRF's `initial()` (auth, permissions, throttles)."""
-        from items.views import ItemViewSet
-
-        calls = []
-        initial = ItemViewSet.initial
-        monkeypatch.setattr(
-            ItemViewSet, "initial", lambda self, *a, **k: [calls.append(1), initial(self, *a, **k)]
-        )
-        return calls
-
     def test_it_answers_exactly_as_the_drf_path(self, api_client, item, drf_cycles):
         api_client.get(detail(item.pk))  # fill the cache
 
