@@ -8,7 +8,6 @@ outage are still there when it ends, the hard case for lost invalidations.
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from http import HTTPStatus
@@ -20,14 +19,9 @@ from backend.cache import redis_breaker
 from items.cache import item_cache
 from items.models import Item
 from tests.factories import ItemFactory
+from tests.ports import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

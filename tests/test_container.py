@@ -16,7 +16,6 @@ import re
 import runpy
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,18 +30,13 @@ from rest_framework.renderers import JSONRenderer
 
 from items.serializers import ItemSerializer
 from tests.factories import ItemFactory, UserFactory
+from tests.ports import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 PUBLIC_HOST = "items.example.com"
 PRIVATE_IP_HOST = "10.0.1.23"
 THROUGH_THE_LOAD_BALANCER = {"Host": PUBLIC_HOST, "X-Forwarded-Proto": "https"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

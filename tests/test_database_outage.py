@@ -1,21 +1,15 @@
 """PostgreSQL unreachable: API requests get a 503 problem with Retry-After, cache hits still 200."""
 
 import contextlib
-import socket
 from http import HTTPStatus
 
 import pytest
 from django.db import connections
 
 from tests.factories import ItemFactory
+from tests.ports import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager

@@ -17,6 +17,8 @@ from urllib.parse import quote
 import pytest
 from django.db import connection
 
+from tests.ports import free_port
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,12 +52,6 @@ def settings_as_json(environment: dict, *names: str) -> dict:
 def run_with_django(environment: dict, code: str) -> subprocess.CompletedProcess:
     script = "import django; django.setup()\n" + code
     return run_django({**environment, "DJANGO_SETTINGS_MODULE": "backend.settings"}, "-c", script)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- check --deploy ------------------------------------------------------------------

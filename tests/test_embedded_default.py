@@ -6,7 +6,6 @@ or REDIS_URL and walk the README's curl session through it.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,15 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import free_port
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.embedded
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
