@@ -23,6 +23,7 @@ process) and `LocalStore` (a dict under a lock, for the embedded default).
 
 import contextlib
 import functools
+import os
 import random
 import threading
 import time
@@ -33,6 +34,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import caches
+from hiredis import pack_command
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 # A tombstone version above any real one: a deleted row excludes every fill.
@@ -190,6 +193,7 @@ class RedisStore:
         from django_redis import get_redis_connection
 
         self._client = get_redis_connection(alias)
+        self._kept = threading.local()
         self._fill = self._client.register_script(FILL_SCRIPT)
         self._invalidate = self._client.register_script(INVALIDATE_SCRIPT)
         self._raise_generation = self._client.register_script(RAISE_GENERATION_SCRIPT)
@@ -197,31 +201,57 @@ class RedisStore:
     def read(self, key: str, generation_key: str) -> tuple[int, Stored | None]:
         """Return the current generation and the stored record, in one round trip.
 
-        This is every cache hit's only Redis call, so it talks to a pooled
-        connection directly: redis-py's pipeline machinery costs more CPU than
-        the round trip itself.
+        This is every cache hit's only Redis call, so it goes over this thread's
+        kept connection (`_thread_connection`) with the commands packed by hiredis:
+        checking a connection out of redis-py's pool and back, and packing through
+        redis-py, cost more CPU than the round trip itself (docs/benchmarks.md).
         """
-        pool = self._client.connection_pool
-        connection = pool.get_connection()
-        try:
-            connection.send_packed_command(
-                connection.pack_commands(
-                    [("GET", generation_key), ("HMGET", key, "v", "g", "t", "p")]
-                )
-            )
-            generation = connection.read_response()
-            version, entry_generation, tombstone, payload = connection.read_response()
-        except BaseException:
-            connection.disconnect()  # its state is unknown: never reuse it
-            raise
-        finally:
-            pool.release(connection)
+        request = pack_command(("GET", generation_key)) + pack_command(
+            ("HMGET", key, "v", "g", "t", "p")
+        )
+        generation, (version, entry_generation, tombstone, payload) = self._exchange(request, 2)
         stored = None
         if version is not None:
             stored = Stored(
                 int(version), int(entry_generation or -1), tombstone == b"1", payload or b""
             )
         return int(generation or 0), stored
+
+    def _exchange(self, request: bytes, replies: int) -> list:
+        """Send pipelined commands on this thread's connection and read their replies."""
+        connection, kept = self._thread_connection()
+        try:
+            return self._send_and_read(connection, request, replies)
+        except RedisConnectionError:
+            # A kept connection may have been closed by the server while this
+            # thread was idle (its idle timeout, a failover): try a fresh one once,
+            # as redis-py's pool does when it hands out a closed connection.
+            if not kept:
+                raise
+        return self._send_and_read(connection, request, replies)
+
+    @staticmethod
+    def _send_and_read(connection, request: bytes, replies: int) -> list:
+        try:
+            connection.send_packed_command([request], check_health=False)
+            return [connection.read_response() for _ in range(replies)]
+        except BaseException:
+            connection.disconnect()  # its state is unknown: the next use reconnects
+            raise
+
+    def _thread_connection(self):
+        """This thread's own connection, and whether it was used before.
+
+        Made with the pool's settings (address, TLS, credentials, timeouts) but kept
+        outside it, so there is at most one per thread serving requests; the pool
+        stays bounded by REDIS_MAX_CONNECTIONS for everything else.
+        """
+        connection = getattr(self._kept, "connection", None)
+        if connection is not None and connection.pid == os.getpid():
+            return connection, True
+        pool = self._client.connection_pool
+        connection = self._kept.connection = pool.connection_class(**pool.connection_kwargs)
+        return connection, False
 
     def fill(self, key: str, entry: Entry, generation: int, ttl_ms: int) -> bool:
         return bool(self._fill(keys=[key], args=[entry.version, generation, entry.payload, ttl_ms]))

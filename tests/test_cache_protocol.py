@@ -256,6 +256,71 @@ def test_redis_entries_carry_the_prefix_schema_and_a_finite_ttl(settings):
         redis.delete(key)
 
 
+def connected_clients() -> int:
+    from django_redis import get_redis_connection
+
+    return get_redis_connection().info("clients")["connected_clients"]
+
+
+def test_hit_reads_keep_one_redis_connection_per_thread():
+    engine = ReadThroughCache(namespace="kept", store_factory=RedisStore)
+    engine.get_or_fill(1, loader(1))
+    before = connected_clients()
+
+    def read_many():
+        for _ in range(50):
+            assert engine.get_or_fill(1, loader(1)).status == HIT
+
+    read_many()
+    threads = [threading.Thread(target=read_many) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert connected_clients() - before <= 3  # one per new thread, none per read
+
+
+def test_a_kept_connection_the_server_closed_is_replaced_without_a_miss():
+    from django_redis import get_redis_connection
+
+    engine = ReadThroughCache(namespace="kept", store_factory=RedisStore)
+    engine.get_or_fill(1, loader(1))
+    errors = cache_stats()["error"]
+    # What Redis's idle `timeout` or a failover does to this process's connections.
+    get_redis_connection().client_kill_filter(_type="normal", skipme=True)
+
+    read = engine.get_or_fill(1, loader(1))
+
+    assert read.status == HIT
+    assert cache_stats()["error"] == errors
+    assert not engine.breaker.is_open
+
+
+def test_a_forked_process_reads_over_its_own_connection():
+    import os
+
+    engine = ReadThroughCache(namespace="kept", store_factory=RedisStore)
+    for item in range(1, 21):
+        engine.get_or_fill(item, loader(item, b"%d" % item))
+
+    def read_all() -> bool:
+        return all(
+            engine.get_or_fill(item, loader(0)).entry == Entry(item, b"%d" % item)
+            for _ in range(20)
+            for item in range(1, 21)
+        )
+
+    child = os.fork()
+    if child == 0:  # both sharing the parent's socket would mix up their replies
+        os._exit(0 if read_all() else 1)
+    parent_ok = read_all()
+    _, status = os.waitpid(child, 0)
+
+    assert parent_ok
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
 def test_the_django_cache_stores_json_not_pickle():
     from django_redis import get_redis_connection
 
