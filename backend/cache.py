@@ -391,10 +391,15 @@ class ReadThroughCache:
     # Keys go through the default cache's make_key, so KEY_PREFIX and the
     # release it carries apply here too.
     def _key(self, kind: str, key_id) -> str:
-        return caches["default"].make_key(f"{self.namespace}:{kind}:{key_id}")
+        return self._keys.make_key(f"{self.namespace}:{kind}:{key_id}")
 
     def _generation_key(self) -> str:
-        return caches["default"].make_key(f"{self.namespace}:generation")
+        return self._keys.make_key(f"{self.namespace}:generation")
+
+    @functools.cached_property
+    def _keys(self):
+        # Looked up once, like the store: `caches[...]` costs more than make_key.
+        return caches["default"]
 
     @property
     def store(self):
@@ -411,6 +416,7 @@ class ReadThroughCache:
     def reset(self) -> None:
         """Forget the store and breaker state (after settings change, in tests)."""
         self._store = None
+        self.__dict__.pop("_keys", None)
         redis_breaker.cache_clear()
         self._generation_suspect = False
         self._floor_generation = 0

@@ -6,6 +6,8 @@ compare validators; `write_guard` holds the row lock that turns a passed `If-Mat
 an atomic check-and-write.
 """
 
+import functools
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -26,7 +28,14 @@ def etag_for(item_id: int, version: int) -> str:
 
 def last_modified_for(updated_at: datetime) -> str:
     """Return `updated_at` as an HTTP date (whole seconds)."""
-    return http_date(updated_at.timestamp())
+    return _http_date(math.floor(updated_at.timestamp()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_date(epoch_seconds: int) -> str:
+    # Formatting a date costs a cache hit more than its ETag and headers together;
+    # reads of the same items ask for the same few dates over and over.
+    return http_date(epoch_seconds)
 
 
 def item_headers(item_id: int, version: int, updated_at: datetime) -> dict[str, str]:
