@@ -93,7 +93,7 @@ def main() -> None:
         return found
 
     rows = {
-        "floor view (same middleware)": lambda: get("/bench/floor/"),
+        "floor view (same middleware)": lambda: get("/bench/floor/1/"),
         "cached item read (anonymous, the shortcut past DRF)": lambda: get("/api/items/1/"),
         "  of which: the cache read (read_item)": lambda: read_item(1),
         "  of which: one bare Redis GET": lambda: redis.get("bench-cpu-probe"),

@@ -7,8 +7,8 @@ from backend.urls import handler404, handler500  # noqa: F401
 from backend.urls import urlpatterns as service_urlpatterns
 
 
-def floor(request):
-    return JsonResponse({"id": 1, "name": "floor"})
+def floor(request, item_id: int):
+    return JsonResponse({"id": item_id, "name": "floor"})
 
 
-urlpatterns = [path("bench/floor/", floor), *service_urlpatterns]
+urlpatterns = [path("bench/floor/<int:item_id>/", floor), *service_urlpatterns]
