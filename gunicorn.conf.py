@@ -57,6 +57,18 @@ logconfig_dict = logging_config(os.environ.get("LOG_LEVEL", "INFO").upper())
 control_socket_disable = True
 
 
+def post_worker_init(worker):
+    """Once the worker has loaded the application: freeze what it loaded.
+
+    Modules, classes, settings and the URL map live as long as the worker, yet every
+    full garbage collection walks them all: about 38 ms of CPU with the request stalled
+    behind it (make bench-cpu). Frozen, they are left out of every collection.
+    """
+    import gc
+
+    gc.freeze()
+
+
 def worker_exit(server, worker):
     """Before the worker goes: repair a cache invalidation it lost, write its last metrics."""
     from backend.cache import settle_caches

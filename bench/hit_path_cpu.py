@@ -2,12 +2,15 @@
 
 Calls the WSGI application directly (no HTTP server, no load generator), so the
 figures are CPU time of this process only: the framework floor, an anonymous
-cached item read, the cache read and a bare Redis GET on their own, and the item
+cached item read, the cache read and a bare Redis GET on their own, the item
 read with the cache read's answer given (without Redis, and after a 50 µs sleep:
-what leaving the CPU while Redis answers costs by itself). Run with
-`make bench-cpu` after `make bench` has seeded the database.
+what leaving the CPU while Redis answers costs by itself), and a full garbage
+collection before and after `gc.freeze()` (what gunicorn.conf.py's
+post_worker_init saves). Run with `make bench-cpu` after `make bench` has seeded
+the database.
 """
 
+import gc
 import io
 import os
 import sys
@@ -104,6 +107,20 @@ def main() -> None:
     print("|---|---:|")
     for name, call in rows.items():
         print(f"| {name} | {cpu_microseconds(call):.0f} |")
+    # What gunicorn.conf.py's post_worker_init saves: a worker's full collections.
+    print(f"| a full garbage collection (gc.collect()) | {full_collection_microseconds():.0f} |")
+    gc.freeze()
+    print(f"| the same after gc.freeze() | {full_collection_microseconds():.0f} |")
+    gc.unfreeze()
+
+
+def full_collection_microseconds() -> float:
+    best = float("inf")
+    for _ in range(5):
+        started = time.process_time()
+        gc.collect()
+        best = min(best, (time.process_time() - started) * 1e6)
+    return best
 
 
 if __name__ == "__main__":

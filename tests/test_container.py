@@ -480,6 +480,19 @@ def test_gunicorn_defaults_fit_a_small_fargate_task_behind_a_load_balancer(monke
     assert config["graceful_timeout"] < 30
 
 
+def test_a_gunicorn_worker_freezes_what_it_loaded_out_of_the_collectors_sight(monkeypatch):
+    import gc
+
+    config = gunicorn_settings(monkeypatch)
+    assert gc.get_freeze_count() == 0
+    try:
+        config["post_worker_init"](worker=None)
+
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
 def test_gunicorn_takes_port_and_concurrency_from_the_environment(monkeypatch):
     config = gunicorn_settings(monkeypatch, PORT="9000", WEB_CONCURRENCY="4", GUNICORN_THREADS="8")
 
