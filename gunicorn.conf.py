@@ -61,7 +61,7 @@ def post_worker_init(worker):
     """Once the worker has loaded the application: freeze what it loaded.
 
     Modules, classes, settings and the URL map live as long as the worker, yet every
-    full garbage collection walks them all: about 38 ms of CPU with the request stalled
+    full garbage collection walks them all: about 40 ms of CPU with the request stalled
     behind it (make bench-cpu). Frozen, they are left out of every collection.
     """
     import gc
