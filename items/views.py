@@ -167,7 +167,10 @@ class ItemViewSet(viewsets.ModelViewSet):
 
         DRF's `finalize_response` adds Allow and Vary. Its session authenticator
         looks the session up, which makes SessionMiddleware add `Vary: Cookie`;
-        the shortcut, which knows there is no session, adds that itself.
+        the shortcut, which knows there is no session, adds that itself. The Vary
+        it starts from is empty or `Accept`, so joining the strings is exact; calling
+        `finalize_response` and `patch_vary_headers` instead cost a hit about 10 µs
+        more. The tests that compare the shortcut with DRF's path catch any drift.
         """
         headers = self.default_response_headers
         if any(issubclass(cls, SessionAuthentication) for cls in self.authentication_classes):
