@@ -240,7 +240,11 @@ def wrk(url: str, script: Path | None = None, duration: str = DURATION, **env: s
         text=True,
         check=True,
     )
-    out = result.stdout
+    return parse_wrk(result.stdout)
+
+
+def parse_wrk(out: str) -> dict:
+    """Requests, throughput, p50/p99 (ms), hit ratio and non-2xx count from wrk's output."""
     hit_ratio = re.search(r"HIT_RATIO ([\d.]+)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
