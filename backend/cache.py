@@ -382,8 +382,11 @@ class ReadThroughCache:
         self._store_factory = store_factory
         self._store = None
         self._store_lock = threading.Lock()
-        # Set when this process saw the store fail: an invalidation may be lost.
-        self._generation_suspect = False
+        # Failures this process saw (an invalidation may be among them), and how many
+        # of them the last generation advance covers: it is suspect while they differ.
+        self._failures = 0
+        self._failures_repaired = 0
+        self._failures_lock = threading.Lock()
         self._generation_lock = threading.Lock()
         self._floor_generation = 0
         _engines.add(self)
@@ -418,23 +421,31 @@ class ReadThroughCache:
         self._store = None
         self.__dict__.pop("_keys", None)
         redis_breaker.cache_clear()
-        self._generation_suspect = False
+        self._failures = self._failures_repaired = 0
         self._floor_generation = 0
 
     def _call(self, operation: Callable, *args):
         """Run one store operation behind the breaker; raise CacheUnavailable on failure."""
         if not self.breaker.allow():
-            self._generation_suspect = True
+            self._record_failure()
             raise CacheUnavailable("circuit open")
         try:
             result = operation(*args)
         except (RedisError, OSError) as error:
             _count("error")
-            self._generation_suspect = True
+            self._record_failure()
             self.breaker.record_failure()
             raise CacheUnavailable(str(error)) from error
         self.breaker.record_success()
         return result
+
+    def _record_failure(self) -> None:
+        with self._failures_lock:
+            self._failures += 1
+
+    @property
+    def _generation_suspect(self) -> bool:
+        return self._failures != self._failures_repaired
 
     def _current_generation(self, found: int) -> int:
         """The generation to trust: advanced once after this process saw a failure.
@@ -442,8 +453,8 @@ class ReadThroughCache:
         Reads racing the advance in other threads wait for it, then compare
         against the advanced value, so none of them serves a pre-outage entry.
         """
-        # The common case takes no lock: the advance below sets the floor before it
-        # clears the flag, so a reader that sees the flag clear sees the new floor.
+        # The common case takes no lock: the advance sets the floor before it marks
+        # the failures repaired, so a reader that sees them repaired sees the new floor.
         if not self._generation_suspect:
             if found >= self._floor_generation:
                 return found
@@ -454,13 +465,24 @@ class ReadThroughCache:
             return self._call(
                 self.store.raise_generation, self._generation_key(), self._floor_generation
             )
+        self._advance_generation(self._call)
+        return max(found, self._floor_generation)
+
+    def _advance_generation(self, call: Callable) -> None:
+        """Move the generation past every entry written before this process's failures.
+
+        Only the failures seen before the advance count as repaired: one during
+        it (an invalidation lost after the new generation was handed out) keeps
+        the process suspect, so it advances again.
+        """
         with self._generation_lock:
-            if self._generation_suspect:
-                advanced = self._call(self.store.advance_generation, self._generation_key())
-                # Never lower: a counter that Redis lost restarts below this floor.
-                self._floor_generation = max(self._floor_generation, advanced)
-                self._generation_suspect = False
-            return max(found, self._floor_generation)
+            failures = self._failures
+            if failures == self._failures_repaired:
+                return
+            advanced = call(self.store.advance_generation, self._generation_key())
+            # Never lower: a counter that Redis lost restarts below this floor.
+            self._floor_generation = max(self._floor_generation, advanced)
+            self._failures_repaired = failures
 
     def _lookup(self, key: str) -> tuple[int, Entry | None]:
         generation, stored = self._call(self.store.read, key, self._generation_key())
@@ -561,24 +583,27 @@ class ReadThroughCache:
             # A process that only writes from now on must still repair what it lost.
             self._repair_if_suspect()
         except CacheUnavailable:
-            self._generation_suspect = True  # the rest are covered by the generation too
+            pass  # recorded by _call; the rest are covered by the generation too
 
     def settle(self) -> None:
-        """Advance the generation if this process lost an invalidation: call before exiting."""
-        # Still unreachable, it stays lost: the bound in docs/caching.md (CACHE_TTL) applies.
-        with contextlib.suppress(CacheUnavailable):
-            self._repair_if_suspect()
+        """Advance the generation if this process lost an invalidation: call before exiting.
+
+        The breaker may still be open from the outage that lost it: a process about
+        to exit tries the store once regardless, since there is no later request
+        to repair it. Still unreachable, it stays lost: the bound in
+        docs/caching.md (CACHE_TTL) applies.
+        """
+        with contextlib.suppress(RedisError, OSError):
+            self._advance_generation(lambda operation, *args: operation(*args))
 
     def _repair_if_suspect(self) -> None:
         """Advance the generation now if this process lost an invalidation; else no call."""
         if self._generation_suspect:
-            self._current_generation(self._floor_generation)
+            self._advance_generation(self._call)
 
     def _quietly(self, operation: Callable, *args) -> None:
-        try:
+        with contextlib.suppress(CacheUnavailable):  # recorded by _call
             self._call(operation, *args)
-        except CacheUnavailable:
-            self._generation_suspect = True
 
 
 def _ms(seconds: float) -> int:

@@ -16,6 +16,7 @@ from backend.cache import (
     ReadThroughCache,
     RedisStore,
     cache_stats,
+    redis_breaker,
     settle_caches,
 )
 
@@ -184,6 +185,46 @@ def test_a_process_that_lost_an_invalidation_repairs_it_without_reading(
         writer.invalidate(9, 5)
     else:
         settle_caches()
+
+    read = reader.get_or_fill(1, loader(2))
+    assert (read.status, read.entry.version) == (MISS, 2)
+
+
+def test_an_invalidation_lost_while_the_generation_advances_is_repaired_too(two_processes):
+    writer, reader, store = two_processes
+    store.failing = True
+    writer.invalidate(1, 2)  # lost: the writer's next write advances the generation
+    store.failing = False
+    advance = store.store.advance_generation
+
+    def advance_while_another_is_lost(generation_key: str) -> int:
+        advanced = advance(generation_key)
+        reader.get_or_fill(1, loader(2))  # fills version 2 under the new generation
+        store.failing = True
+        writer.invalidate(1, 3)  # version 3 committed, and this invalidation is lost too
+        store.failing = False
+        return advanced
+
+    store.advance_generation = advance_while_another_is_lost
+    writer.invalidate(9, 1)  # the repair of the first loss
+    del store.advance_generation
+    settle_caches()
+
+    read = reader.get_or_fill(1, loader(3))
+    assert (read.status, read.entry.version) == (MISS, 3)
+
+
+def test_a_process_exiting_with_its_breaker_open_still_repairs(two_processes, settings):
+    writer, reader, store = two_processes
+    reader.get_or_fill(1, loader(1))
+    store.failing = True
+    for _ in range(settings.CACHE_BREAKER_THRESHOLD):
+        writer.invalidate(1, 2)  # lost, and the breaker opens
+    store.failing = False
+    assert writer.breaker.is_open
+
+    settle_caches()  # the worker exits within the cool-down, Redis back
+    redis_breaker.cache_clear()  # the reader is another process, with a breaker of its own
 
     read = reader.get_or_fill(1, loader(2))
     assert (read.status, read.entry.version) == (MISS, 2)
