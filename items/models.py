@@ -29,11 +29,22 @@ class ItemQuerySet(models.QuerySet):
             self._announce_after_commit(ids)
         return count
 
-    def bulk_create(self, objs, *args, **kwargs) -> list:
-        """Create the rows, so that cached "no such item" entries for their ids go."""
+    def bulk_create(self, objs, batch_size=None, *, update_conflicts=False, **kwargs) -> list:
+        """Create the rows, so that cached "no such item" entries for their ids go.
+
+        With `update_conflicts` (an upsert) the rows that already existed are
+        rewritten without a version bump, so every row written gets one here, as
+        `update()` gives it (a new row goes to version 2).
+        """
         with transaction.atomic(using=self.db):
-            created = super().bulk_create(objs, *args, **kwargs)
-            self._announce_after_commit([obj.pk for obj in created if obj.pk is not None])
+            created = super().bulk_create(
+                objs, batch_size, update_conflicts=update_conflicts, **kwargs
+            )
+            ids = [obj.pk for obj in created if obj.pk is not None]
+            if update_conflicts:
+                self.filter(pk__in=ids).update()  # announces, like any update()
+            else:
+                self._announce_after_commit(ids)
         return created
 
     def bulk_update(self, objs, fields, *args, **kwargs) -> int:
@@ -107,17 +118,20 @@ class Item(models.Model):
         """Insert with version 1, or update with version + 1.
 
         An update locks the row, so two concurrent saves produce two distinct
-        versions. Lost-update protection (If-Match) is `items.conditional.write_guard`.
+        versions. An instance built with an explicit pk may update an existing row
+        (Django tries an UPDATE first), so it is versioned from that row too.
+        Lost-update protection (If-Match) is `items.conditional.write_guard`.
         """
-        if self._state.adding:
+        if self._state.adding and self.pk is None:
             self.version = 1
             super().save(*args, **kwargs)
             return
         with transaction.atomic(using=kwargs.get("using")):
-            current = (
-                Item.objects.select_for_update().values_list("version", flat=True).get(pk=self.pk)
-            )
-            self.version = current + 1
+            locked = Item.objects.select_for_update().filter(pk=self.pk)
+            current = locked.values_list("version", flat=True).first()
+            if current is None and not self._state.adding:
+                raise Item.DoesNotExist("deleted since it was read")  # not recreated
+            self.version = 1 if current is None else current + 1
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], "version", "updated_at"}
             super().save(*args, **kwargs)

@@ -12,10 +12,12 @@ from items import cache
 from items.models import Item, items_bulk_changed
 
 
-# Fixture loads (raw=True) are invalidated too: they change rows like any write.
 @receiver(post_save, sender=Item, dispatch_uid="items.invalidate_saved_item")
-def invalidate_saved_item(sender, instance: Item, using: str, **kwargs) -> None:
+def invalidate_saved_item(sender, instance: Item, using: str, raw: bool, **kwargs) -> None:
     item_id, version = instance.pk, instance.version
+    if raw:  # a fixture load writes the fixture's version, maybe below the cached one
+        transaction.on_commit(lambda: cache.item_overwritten(item_id), using=using)
+        return
     transaction.on_commit(lambda: cache.item_changed(item_id, version), using=using)
 
 

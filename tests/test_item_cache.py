@@ -5,6 +5,7 @@ from decimal import Decimal
 from http import HTTPStatus
 
 import pytest
+from django.core import serializers
 from django.db import connection, transaction
 from django.utils.http import http_date
 
@@ -75,6 +76,20 @@ def orm_save(item, auth_client, admin_client):
     item.save()
 
 
+def orm_save_of_a_new_instance(item, auth_client, admin_client):
+    """Django updates the row that has this pk."""
+    Item(pk=item.pk, quantity=99).save(update_fields=["quantity"])
+
+
+def upsert(item, auth_client, admin_client):
+    Item.objects.bulk_create(
+        [Item(pk=item.pk, name="upserted", price=Decimal("2.00"))],
+        update_conflicts=True,
+        unique_fields=["id"],
+        update_fields=["name", "price"],
+    )
+
+
 def queryset_update(item, auth_client, admin_client):
     Item.objects.filter(pk=item.pk).update(quantity=123)
 
@@ -109,6 +124,8 @@ UPDATES = {
     "api put": api_write("put", {"name": "New", "description": "", "price": "1.00", "quantity": 1}),
     "api patch": api_write("patch", {"quantity": 50}),
     "orm save": orm_save,
+    "orm save of a new instance with its pk": orm_save_of_a_new_instance,
+    "upsert": upsert,
     "queryset update": queryset_update,
     "bulk update": bulk_update,
     "admin change": admin_change,
@@ -167,6 +184,24 @@ def test_bulk_create_replaces_cached_absences(api_client, django_capture_on_comm
         Item.objects.bulk_create([Item(id=990002, name="bulk", price=1)])
 
     assert read(api_client, 990002) == (HTTPStatus.OK, "MISS", 1)
+
+
+def test_a_fixture_load_replaces_the_cached_item_whatever_version_it_carries(
+    api_client, item, django_capture_on_commit_callbacks
+):
+    item.save()
+    item.save()
+    assert read(api_client, item.pk)[1:] == ("MISS", 3)
+    from_fixture = Item(pk=item.pk, name="From a fixture", price=1, created_at=item.created_at)
+    from_fixture.updated_at = item.updated_at
+    fixture = serializers.serialize("json", [from_fixture])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for loaded in serializers.deserialize("json", fixture):
+            loaded.save()  # what loaddata does: a raw save of the fixture's version 1
+
+    response = api_client.get(detail(item.pk))
+    assert (response["X-Cache"], response.json()["name"]) == ("MISS", "From a fixture")
 
 
 def test_a_rolled_back_write_leaves_the_cache_alone(

@@ -35,6 +35,45 @@ def test_a_save_from_a_stale_copy_still_gets_a_fresh_version():
     assert stale.version == 3
 
 
+def test_a_new_instance_with_an_existing_pk_versions_from_that_row():
+    item = ItemFactory()
+    item.save()
+
+    Item(pk=item.pk, quantity=7).save(update_fields=["quantity"])
+
+    item.refresh_from_db()
+    assert (item.version, item.quantity) == (3, 7)
+
+
+def test_a_new_instance_with_an_unused_pk_is_inserted_at_version_1():
+    Item(pk=990101, name="Chosen id", price=Decimal("1.00")).save()
+
+    assert Item.objects.get(pk=990101).version == 1
+
+
+def test_a_loaded_item_deleted_since_is_not_saved_back():
+    item = ItemFactory()
+    Item.objects.filter(pk=item.pk).delete()
+
+    with pytest.raises(Item.DoesNotExist):
+        item.save()
+    assert not Item.objects.filter(pk=item.pk).exists()
+
+
+def test_an_upsert_bumps_the_version_of_the_rows_it_rewrites():
+    item = ItemFactory()
+
+    Item.objects.bulk_create(
+        [Item(pk=item.pk, name="Upserted", price=Decimal("2.00"))],
+        update_conflicts=True,
+        unique_fields=["id"],
+        update_fields=["name", "price"],
+    )
+
+    item.refresh_from_db()
+    assert (item.name, item.version) == ("Upserted", 2)
+
+
 def test_queryset_update_bumps_versions_and_updated_at():
     first, second = ItemFactory.create_batch(2)
 
