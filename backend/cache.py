@@ -1,7 +1,8 @@
 """A read-through cache that never serves a value older than a committed write.
 
 The engine knows nothing of items: it stores opaque payloads under a namespace,
-each tagged with the version of the row it was rendered from.
+each tagged with the version of the row it was rendered from and the schema (the
+payload's format) it was rendered in.
 
 - Fills are compare-and-set on that version: a fill loses to any newer version
   or tombstone already stored, so a reader that loaded a row before a write
@@ -9,6 +10,9 @@ each tagged with the version of the row it was rendered from.
 - Invalidation leaves a short-lived tombstone carrying the committed version;
   a reader whose load is older than the tombstone's lifetime gives up its fill,
   so an old value can never outlive the tombstone that excludes it.
+- The schema is a field of the entry, not part of its key: two releases of the
+  code, running side by side in a rolling deploy, read only their own schema's
+  entries, yet each one's invalidations reach the key the other fills.
 - Concurrent misses on one key take a lease: one loads, the others wait briefly
   for its fill and fall back to loading themselves if it does not come.
 - Redis failures open a per-process circuit breaker: reads and writes go to the
@@ -142,18 +146,19 @@ def redis_breaker() -> CircuitBreaker:
 
 # --- Stores ------------------------------------------------------------------------
 
-# KEYS[1]: entry. ARGV: version, generation, payload, ttl ms.
+# KEYS[1]: entry. ARGV: version, generation, payload, ttl ms, schema.
 # Loses to a higher version (entry or tombstone) and to the same live entry.
 FILL_SCRIPT = """
-local current = redis.call('HMGET', KEYS[1], 'v', 'g', 't')
+local current = redis.call('HMGET', KEYS[1], 'v', 'g', 't', 's')
 local version = tonumber(ARGV[1])
 if current[1] then
   local stored = tonumber(current[1])
   if version < stored then return 0 end
-  if version == stored and current[3] == '0' and current[2] == ARGV[2] then return 0 end
+  if version == stored and current[3] == '0' and current[2] == ARGV[2]
+    and current[4] == ARGV[5] then return 0 end
 end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'g', ARGV[2], 't', '0', 'p', ARGV[3])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'g', ARGV[2], 't', '0', 'p', ARGV[3], 's', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 """
@@ -184,6 +189,7 @@ class Stored:
     generation: int
     tombstone: bool
     payload: bytes
+    schema: int = -1  # none: a tombstone
 
 
 class RedisStore:
@@ -207,13 +213,19 @@ class RedisStore:
         redis-py, cost more CPU than the round trip itself (docs/benchmarks.md).
         """
         request = pack_command(("GET", generation_key)) + pack_command(
-            ("HMGET", key, "v", "g", "t", "p")
+            ("HMGET", key, "v", "g", "t", "p", "s")
         )
-        generation, (version, entry_generation, tombstone, payload) = self._exchange(request, 2)
+        generation, (version, entry_generation, tombstone, payload, schema) = self._exchange(
+            request, 2
+        )
         stored = None
         if version is not None:
             stored = Stored(
-                int(version), int(entry_generation or -1), tombstone == b"1", payload or b""
+                int(version),
+                int(entry_generation or -1),
+                tombstone == b"1",
+                payload or b"",
+                int(schema or -1),
             )
         return int(generation or 0), stored
 
@@ -253,8 +265,9 @@ class RedisStore:
         connection = self._kept.connection = pool.connection_class(**pool.connection_kwargs)
         return connection, False
 
-    def fill(self, key: str, entry: Entry, generation: int, ttl_ms: int) -> bool:
-        return bool(self._fill(keys=[key], args=[entry.version, generation, entry.payload, ttl_ms]))
+    def fill(self, key: str, entry: Entry, generation: int, schema: int, ttl_ms: int) -> bool:
+        args = [entry.version, generation, entry.payload, ttl_ms, schema]
+        return bool(self._fill(keys=[key], args=args))
 
     def invalidate(self, versions: list[tuple[str, int]], ttl_ms: int) -> None:
         """Invalidate each key at its version, in one round trip for one key.
@@ -305,7 +318,7 @@ class LocalStore:
         with self._lock:
             return self._get(generation_key) or 0, self._get(key)
 
-    def fill(self, key: str, entry: Entry, generation: int, ttl_ms: int) -> bool:
+    def fill(self, key: str, entry: Entry, generation: int, schema: int, ttl_ms: int) -> bool:
         with self._lock:
             current = self._get(key)
             if current is not None and (
@@ -314,10 +327,11 @@ class LocalStore:
                     entry.version == current.version
                     and not current.tombstone
                     and current.generation == generation
+                    and current.schema == schema
                 )
             ):
                 return False
-            self._put(key, Stored(entry.version, generation, False, entry.payload), ttl_ms)
+            self._put(key, Stored(entry.version, generation, False, entry.payload, schema), ttl_ms)
             return True
 
     def invalidate(self, versions: list[tuple[str, int]], ttl_ms: int) -> None:
@@ -377,8 +391,11 @@ class ReadThroughCache:
     turns caching off (every read goes to the loader).
     """
 
-    def __init__(self, namespace: str, store_factory: Callable[[], object] = default_store):
+    def __init__(
+        self, namespace: str, schema: int = 1, store_factory: Callable[[], object] = default_store
+    ):
         self.namespace = namespace
+        self.schema = schema
         self._store_factory = store_factory
         self._store = None
         self._store_lock = threading.Lock()
@@ -391,8 +408,7 @@ class ReadThroughCache:
         self._floor_generation = 0
         _engines.add(self)
 
-    # Keys go through the default cache's make_key, so KEY_PREFIX and the
-    # release it carries apply here too.
+    # Keys go through the default cache's make_key, so KEY_PREFIX applies here too.
     def _key(self, kind: str, key_id) -> str:
         return self._keys.make_key(f"{self.namespace}:{kind}:{key_id}")
 
@@ -487,7 +503,12 @@ class ReadThroughCache:
     def _lookup(self, key: str) -> tuple[int, Entry | None]:
         generation, stored = self._call(self.store.read, key, self._generation_key())
         generation = self._current_generation(generation)
-        if stored is None or stored.tombstone or stored.generation != generation:
+        if (
+            stored is None
+            or stored.tombstone
+            or stored.generation != generation
+            or stored.schema != self.schema
+        ):
             return generation, None
         return generation, Entry(stored.version, stored.payload)
 
@@ -510,7 +531,8 @@ class ReadThroughCache:
             return Read(load(), BYPASS)
         if entry is not None:
             return Read(entry, HIT)
-        lease = self._key("lease", key_id)
+        # One lease per schema: a reader never waits for a fill it could not use.
+        lease = self._key(f"lease:s{self.schema}", key_id)
         try:
             leader = self._call(self.store.take_lease, lease, _ms(settings.CACHE_LOCK_WAIT * 5))
         except CacheUnavailable:
@@ -559,7 +581,7 @@ class ReadThroughCache:
         ttl = settings.CACHE_TTL if entry.version else settings.CACHE_NEGATIVE_TTL
         ttl *= random.uniform(0.9, 1.0)  # spread the expiries of hot keys
         try:
-            filled = self._call(self.store.fill, key, entry, generation, _ms(ttl))
+            filled = self._call(self.store.fill, key, entry, generation, self.schema, _ms(ttl))
         except CacheUnavailable:
             return
         _count("fill" if filled else "stale_fill_rejected")

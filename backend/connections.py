@@ -78,15 +78,14 @@ def redis_url(env: environ.Env) -> str:
 def caches_config(env: environ.Env) -> dict:
     """Return CACHES: `default` for the read cache, `throttle` for the rate-limit counters.
 
-    Both use the same Redis (django-redis keeps one connection pool per URL). Only the
-    default's key prefix carries the release: what is cached may change from one release
-    to the next, a client's request count does not, so during a rolling deploy old and new
-    tasks count each client together.
+    Both use the same Redis (django-redis keeps one connection pool per URL). Neither
+    prefix names the release: during a rolling deploy old and new tasks must see each
+    other's invalidations and count each client together. What a release stores carries
+    its schema instead (items/cache.py).
     """
     prefix = env.str("CACHE_KEY_PREFIX", default="items-api")
-    release = env.str("APP_RELEASE", default="")
     return {
-        "default": cache_config(env, f"{prefix}:{release}" if release else prefix),
+        "default": cache_config(env, prefix),
         "throttle": cache_config(env, f"{prefix}-throttle"),
     }
 

@@ -26,7 +26,7 @@ os.environ.update(
         "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/items_bench"
     ),
     REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
-    APP_RELEASE=f"bench-cpu-{time.time_ns()}",
+    CACHE_KEY_PREFIX=f"bench-cpu-{time.time_ns()}",
     API_THROTTLE_ANON_RATE="",
     METRICS_ENABLED="false",
     LOG_LEVEL="WARNING",

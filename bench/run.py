@@ -79,7 +79,7 @@ def service_env(**overrides: str) -> dict:
         "DATABASE_URL": DATABASE_URL,
         "REDIS_URL": REDIS_URL,
         # A fresh prefix: every run starts cold and never reads an older run's entries.
-        "APP_RELEASE": f"bench-{time.time_ns()}",
+        "CACHE_KEY_PREFIX": f"bench-{time.time_ns()}",
         "WEB_CONCURRENCY": WORKERS,
         # Off unless a scenario turns it on: it costs Redis round trips of its own.
         "API_THROTTLE_ANON_RATE": "",

@@ -14,12 +14,13 @@ from backend.cache import DELETED, Entry, ReadThroughCache
 from items.models import Item
 from items.serializers import ItemSerializer
 
-# Bump when the stored representation changes, so releases never misread each
-# other's entries during a rolling deploy.
-SCHEMA_VERSION = 2
+# Bump when the stored representation changes. Entries carry it: during a rolling
+# deploy each release reads only entries of its own schema, and the invalidations
+# of both reach the same keys (docs/caching.md).
+SCHEMA_VERSION = 3
 
 _renderer = JSONRenderer()
-item_cache = ReadThroughCache(namespace=f"item:s{SCHEMA_VERSION}")
+item_cache = ReadThroughCache(namespace="item", schema=SCHEMA_VERSION)
 
 
 @dataclass(frozen=True)

@@ -279,22 +279,56 @@ def test_disabling_the_cache_bypasses_it(engine, settings):
 def test_redis_entries_carry_the_prefix_schema_and_a_finite_ttl(settings):
     from django_redis import get_redis_connection
 
-    from items.cache import SCHEMA_VERSION
-
     settings.CACHES = {
         **settings.CACHES,
-        "default": {**settings.CACHES["default"], "KEY_PREFIX": "items-api:release-7"},
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": "items-api-fork"},
     }
-    engine = ReadThroughCache(namespace=f"item:s{SCHEMA_VERSION}", store_factory=RedisStore)
+    engine = ReadThroughCache(namespace="item", schema=7, store_factory=RedisStore)
     engine.get_or_fill(424242, loader(2, b'{"id": 424242}'))
-    key = caches["default"].make_key(f"item:s{SCHEMA_VERSION}:entry:424242")
+    key = caches["default"].make_key("item:entry:424242")
     redis = get_redis_connection()
     try:
-        assert key.startswith("items-api:release-7:")
+        assert key.startswith("items-api-fork:")
         assert redis.hget(key, "p") == b'{"id": 424242}'  # JSON bytes, never a pickle
+        assert redis.hget(key, "s") == b"7"
         assert 0 < redis.pttl(key) <= settings.CACHE_TTL * 1000
     finally:
         redis.delete(key)
+
+
+@pytest.fixture(params=["redis", "local"])
+def two_releases(request) -> tuple[ReadThroughCache, ReadThroughCache]:
+    """The engines of two releases side by side, whose stored formats differ."""
+    shared = RedisStore() if request.param == "redis" else LocalStore()
+    old, new = (
+        ReadThroughCache(namespace="rolling", schema=schema, store_factory=lambda: shared)
+        for schema in (1, 2)
+    )
+    return old, new
+
+
+def test_a_release_never_reads_an_entry_of_another_schema(two_releases):
+    old, new = two_releases
+    old.get_or_fill(1, loader(1, b"old format"))
+
+    read = new.get_or_fill(1, loader(1, b"new format"))
+
+    assert (read.status, read.entry.payload) == (MISS, b"new format")
+    assert new.get_or_fill(1, loader(1, b"new format")).status == HIT
+
+
+@pytest.mark.parametrize("writer_is_old", [True, False], ids=["old writes", "new writes"])
+def test_either_release_invalidates_what_the_other_cached(two_releases, writer_is_old):
+    old, new = two_releases
+    writer, reader = (old, new) if writer_is_old else (new, old)
+    reader.get_or_fill(1, loader(1))
+
+    writer.invalidate(1, 2)
+    stale = reader.get_or_fill(1, loader(1))  # a reader that loaded before the commit
+    fresh = reader.get_or_fill(1, loader(2))
+
+    assert (stale.status, fresh.status, fresh.entry.version) == (MISS, MISS, 2)
+    assert reader.get_or_fill(1, loader(2)).status == HIT
 
 
 def connections_accepted() -> int:

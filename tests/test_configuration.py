@@ -85,12 +85,10 @@ def test_without_redis_the_cache_is_in_process():
 
 
 def test_redis_url_selects_django_redis_with_json_and_short_timeouts():
-    config = caches_config(env_of(REDIS_URL="redis://127.0.0.1:6379/0", APP_RELEASE="v42"))[
-        "default"
-    ]
+    config = caches_config(env_of(REDIS_URL="redis://127.0.0.1:6379/0"))["default"]
 
     assert config["BACKEND"] == "django_redis.cache.RedisCache"
-    assert config["KEY_PREFIX"] == "items-api:v42"
+    assert config["KEY_PREFIX"] == "items-api"
     options = config["OPTIONS"]
     assert options["SERIALIZER"] == "django_redis.serializers.json.JSONSerializer"
     assert options["PARSER_CLASS"] == "redis.connection._HiredisParser"
@@ -98,16 +96,16 @@ def test_redis_url_selects_django_redis_with_json_and_short_timeouts():
     assert options["CONNECTION_POOL_KWARGS"]["max_connections"] == 50
 
 
-def test_only_the_read_cache_prefix_changes_with_the_release():
+def test_the_release_is_in_no_cache_prefix():
+    """Old and new tasks of a rolling deploy share the keys their invalidations reach."""
     redis = "redis://127.0.0.1:6379/0"
     v1, v2 = (caches_config(env_of(REDIS_URL=redis, APP_RELEASE=r)) for r in ("v1", "v2"))
 
-    assert (v1["default"]["KEY_PREFIX"], v2["default"]["KEY_PREFIX"]) == (
-        "items-api:v1",
-        "items-api:v2",
+    assert v1 == v2
+    assert (v1["default"]["KEY_PREFIX"], v1["throttle"]["KEY_PREFIX"]) == (
+        "items-api",
+        "items-api-throttle",
     )
-    assert v1["throttle"] == v2["throttle"]
-    assert v1["throttle"]["KEY_PREFIX"] == "items-api-throttle"
     assert v1["throttle"]["LOCATION"] == v1["default"]["LOCATION"]
 
 

@@ -31,7 +31,7 @@ DB_SECRET = {
 REDIS_HOST = "master.items-test-cache.abc123.euw1.cache.amazonaws.com"
 REDIS_AUTH_TOKEN = "T0kenWithoutPunctuation0123456789abcdefABCDEF"
 DJANGO_SECRET_KEY = "k" * 64
-SHELL = {"APP_RELEASE": "3f2a9c1", "COPILOT_APPLICATION_NAME": "items"}
+SHELL = {"COPILOT_APPLICATION_NAME": "items"}
 
 # What each export resolves to once the environment's addons are deployed.
 RESOLVED_EXPORTS = {
@@ -116,7 +116,7 @@ def test_the_copilot_environment_builds_postgres_over_tls_and_rediss(environment
     cache = settings["CACHES"]["default"]
     assert cache["BACKEND"] == "django_redis.cache.RedisCache"
     assert cache["LOCATION"] == f"rediss://:{REDIS_AUTH_TOKEN}@{REDIS_HOST}:6379/0"
-    assert cache["KEY_PREFIX"] == "items-api:3f2a9c1"
+    assert cache["KEY_PREFIX"] == "items-api"
 
 
 def test_without_the_database_secret_production_would_fall_back_to_sqlite():
