@@ -4,7 +4,7 @@ Every error under /api/ is a JSON object with `type`, `title`, `status`, a
 machine-readable `code`, a human `detail`, the `request_id` of the request (as in
 its `X-Request-ID` header and log lines) and, for invalid input, `errors` keyed by
 field name. DRF's exceptions go through `api_exception_handler`; Django's own
-404 and 500 pages become the same shape for /api/ paths.
+400, 403, 404 and 500 pages become the same shape for /api/ paths.
 """
 
 import logging
@@ -111,16 +111,40 @@ def api_not_found(request, *args, **kwargs) -> JsonResponse:
     return problem_response(404, code="not_found", detail="No API route matches this path.")
 
 
+def bad_request(request, exception):
+    """A request Django refused, such as one whose Host is not in ALLOWED_HOSTS.
+
+    Like the other handlers, it reads only `request.path`: `get_host()` and
+    `build_absolute_uri()` would raise the refused Host's error again.
+    """
+    if is_api_path(request):
+        return problem_response(
+            400, code="bad_request", detail="The request is malformed or not allowed."
+        )
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request, exception):
+    if is_api_path(request):
+        denied = exceptions.PermissionDenied
+        return problem_response(403, code=denied.default_code, detail=str(denied.default_detail))
+    return defaults.permission_denied(request, exception)
+
+
 def page_not_found(request, exception):
-    if request.path.startswith("/api/"):
+    if is_api_path(request):
         return api_not_found(request)
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request):
-    if request.path.startswith("/api/"):
+    if is_api_path(request):
         return problem_response(500, code="server_error", detail="An unexpected error occurred.")
     return defaults.server_error(request)
+
+
+def is_api_path(request) -> bool:
+    return request.path.startswith("/api/")
 
 
 class ProblemSerializer(serializers.Serializer):

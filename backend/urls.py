@@ -22,5 +22,7 @@ urlpatterns = [
     path(health.READINESS_PATH.lstrip("/"), health.readiness, name="readyz"),
 ]
 
+handler400 = "backend.errors.bad_request"
+handler403 = "backend.errors.permission_denied"
 handler404 = "backend.errors.page_not_found"
 handler500 = "backend.errors.server_error"

@@ -3,7 +3,7 @@
 from django.http import JsonResponse
 from django.urls import path
 
-from backend.urls import handler404, handler500  # noqa: F401
+from backend.urls import handler400, handler403, handler404, handler500  # noqa: F401
 from backend.urls import urlpatterns as service_urlpatterns
 
 

@@ -1,9 +1,12 @@
 """Bad input gets a clear JSON error in one shape, never a 500 or HTML, and loses nothing."""
 
+import json
 from http import HTTPStatus
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.test import override_settings
+from django.urls import get_resolver
 
 from items.models import Item
 
@@ -105,6 +108,36 @@ def test_an_absent_item_is_404_json(api_client):
 
 def test_an_id_beyond_bigint_is_404_not_500(api_client):
     assert_problem(api_client.get(f"/api/items/{2**70}/"), HTTPStatus.NOT_FOUND, "not_found")
+
+
+def test_a_host_that_is_not_allowed_is_a_400_problem_under_the_api(api_client):
+    response = api_client.get(LIST_URL, HTTP_HOST="evil.example")
+
+    assert_problem(response, HTTPStatus.BAD_REQUEST, "bad_request")
+
+
+def test_a_host_that_is_not_allowed_gets_djangos_own_400_page_elsewhere(client):
+    response = client.get("/admin/", HTTP_HOST="evil.example")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response["Content-Type"] == "text/html; charset=utf-8"
+
+
+def test_a_permission_denied_outside_drf_is_a_403_problem_under_the_api(rf):
+    handler = get_resolver().resolve_error_handler(HTTPStatus.FORBIDDEN)
+
+    response = handler(rf.get(LIST_URL), PermissionDenied())
+
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    assert response["Content-Type"] == "application/problem+json"
+    assert json.loads(response.content) == {
+        "type": "about:blank",
+        "title": "Forbidden",
+        "status": HTTPStatus.FORBIDDEN,
+        "code": "permission_denied",
+        "detail": "You do not have permission to perform this action.",
+        "request_id": None,
+    }
 
 
 def test_an_unexpected_error_is_a_500_problem(auth_client, monkeypatch):
