@@ -61,13 +61,21 @@ def database_state(alias: str = "default") -> str:
 
 
 def cache_state(alias: str = "default") -> str:
-    """Return "ok" when the cache answers a read, else "degraded" (reads go to the database)."""
-    if redis_breaker().is_open:  # this process already reads around the cache
+    """Return "ok" when the cache answers a read, else "degraded" (reads go to the database).
+
+    The read goes through the process's circuit breaker like any other cache call: not
+    tried while it is open, counted when it fails, and after the cool-down the probe
+    that may close it, even in a worker that answers nothing but readiness.
+    """
+    breaker = redis_breaker()
+    if not breaker.allow():  # this process reads around the cache for now
         return "degraded"
     try:
         caches[alias].get(CACHE_PROBE_KEY)
     except Exception:  # Each cache backend raises its own errors; any of them means degraded.
+        breaker.record_failure()
         return "degraded"
+    breaker.record_success()
     return "ok"
 
 

@@ -1,6 +1,7 @@
 """/healthz and /readyz: cheap, never cached, answering the load balancer's checker."""
 
 import socket
+import time
 from http import HTTPStatus
 
 import pytest
@@ -44,15 +45,19 @@ def test_readiness_is_ok_when_the_database_and_the_cache_answer(client):
     assert response.json() == {"status": "ok", "checks": {"database": "ok", "cache": "ok"}}
 
 
-def test_readiness_stays_200_and_says_degraded_when_redis_is_down(client):
-    unreachable_redis = {
+def unreachable_redis() -> dict:
+    """A CACHES setting whose Redis refuses connections."""
+    return {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
         }
     }
-    with override_settings(CACHES=unreachable_redis):
+
+
+def test_readiness_stays_200_and_says_degraded_when_redis_is_down(client):
+    with override_settings(CACHES=unreachable_redis()):
         response = client.get("/readyz")
 
     assert response.status_code == HTTPStatus.OK
@@ -90,3 +95,23 @@ def test_readiness_says_degraded_while_the_cache_breaker_is_open(client, setting
     response = client.get("/readyz")
 
     assert response.json()["checks"]["cache"] == "degraded"
+
+
+def test_readiness_probes_redis_once_the_breaker_cools_down_and_closes_it(client, settings):
+    settings.CACHE_BREAKER_THRESHOLD = 1
+    settings.CACHE_BREAKER_COOLDOWN = 0.05
+    redis_breaker().record_failure()
+    time.sleep(0.06)
+
+    response = client.get("/readyz")
+
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "cache": "ok"}}
+    assert not redis_breaker().is_open
+
+
+def test_a_failed_readiness_probe_counts_towards_the_cache_breaker(client, settings):
+    settings.CACHE_BREAKER_THRESHOLD = 1
+    with override_settings(CACHES=unreachable_redis()):
+        client.get("/readyz")
+
+    assert redis_breaker().is_open
