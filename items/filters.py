@@ -20,6 +20,8 @@ PRICE_BOUND_LIMIT = MAX_PRICE + 1
 
 IN_STOCK_CHOICES = [("true", "true"), ("false", "false")]
 
+EMPTY_VALUE_MESSAGE = "Give a value, or leave the parameter out."
+
 
 class UTCDateTimeField(IsoDateTimeField):
     """An ISO 8601 date-time, converted to UTC before it reaches the database.
@@ -88,7 +90,7 @@ class ItemFilter(django_filters.FilterSet):
         valid = super().is_valid()
         for name in self.filters:
             if self.data.get(name) == "":
-                self.form.add_error(name, "Give a value, or leave the parameter out.")
+                self.form.add_error(name, EMPTY_VALUE_MESSAGE)
         return valid and not self.form.errors
 
     def filter_in_stock(self, queryset, name, value):
@@ -103,10 +105,19 @@ class ItemSearchFilter(filters.SearchFilter):
     search_description = "Terms that must each appear in the name or the description."
 
     def get_search_terms(self, request) -> list[str]:
+        """The terms; 400 for a `search` given with none (empty, blanks or commas only)."""
         try:
-            return super().get_search_terms(request)
+            terms = super().get_search_terms(request)
         except ValidationError as error:  # e.g. a NUL character, which PostgreSQL refuses
             raise ValidationError({self.search_param: error.detail}) from error
+        if not terms and self.search_param in request.query_params:
+            raise ValidationError({self.search_param: [EMPTY_VALUE_MESSAGE]})
+        return terms
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        parameters[0]["schema"]["pattern"] = r"[^\s,]"  # at least one term
+        return parameters
 
 
 class StableOrderingFilter(filters.OrderingFilter):

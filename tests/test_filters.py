@@ -151,6 +151,8 @@ def test_pages_of_equal_prices_neither_repeat_nor_skip(api_client):
         ({"ordering": "price,-password"}, "ordering"),
         ({"ordering": "price,"}, "ordering"),
         ({"search": "nul\x00byte"}, "search"),
+        ({"search": ""}, "search"),
+        ({"search": "  "}, "search"),
     ],
 )
 def test_an_invalid_parameter_is_400_naming_it(api_client, catalogue, params, field):
