@@ -9,6 +9,8 @@ from django.core import serializers
 from django.db import connection, transaction
 from django.utils.http import http_date
 
+from items.cache import _load as load_item
+from items.cache import item_cache
 from items.models import Item
 from tests.factories import ItemFactory, UserFactory
 
@@ -149,6 +151,7 @@ def test_every_update_path_invalidates_only_after_commit(
     write, api_client, auth_client, admin_client, item, django_capture_on_commit_callbacks
 ):
     assert read(api_client, item.pk)[:2] == (HTTPStatus.OK, "MISS")
+    loaded_before_the_write = load_item(item.pk)
 
     with django_capture_on_commit_callbacks() as callbacks:
         write(item, auth_client, admin_client)
@@ -156,6 +159,9 @@ def test_every_update_path_invalidates_only_after_commit(
         assert read(api_client, item.pk) == (HTTPStatus.OK, "HIT", 1)
     for callback in callbacks:
         callback()
+    # A reader that loaded the row before the commit fills only now: the invalidation
+    # carried the committed version, so that fill is refused.
+    item_cache.get_or_fill(item.pk, lambda: loaded_before_the_write)
 
     assert read(api_client, item.pk) == (HTTPStatus.OK, "MISS", 2)
     assert read(api_client, item.pk) == (HTTPStatus.OK, "HIT", 2)
@@ -167,12 +173,14 @@ def test_every_delete_path_invalidates_only_after_commit(
 ):
     item_id = item.pk
     read(api_client, item_id)
+    loaded_before_the_delete = load_item(item_id)
 
     with django_capture_on_commit_callbacks() as callbacks:
         write(item, auth_client, admin_client)
         assert read(api_client, item_id) == (HTTPStatus.OK, "HIT", 1)
     for callback in callbacks:
         callback()
+    item_cache.get_or_fill(item_id, lambda: loaded_before_the_delete)
 
     assert read(api_client, item_id) == (HTTPStatus.NOT_FOUND, "MISS", None)
 
