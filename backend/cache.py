@@ -29,6 +29,7 @@ import contextlib
 import functools
 import os
 import random
+import re
 import threading
 import time
 import weakref
@@ -40,7 +41,7 @@ from django.conf import settings
 from django.core.cache import caches
 from hiredis import pack_command
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 # A tombstone version above any real one: a deleted row excludes every fill.
 DELETED = 2**62
@@ -183,6 +184,15 @@ return tonumber(ARGV[1])
 """
 
 
+class ServerChanged(RedisError):
+    """A reconnection reached another Redis server than this process used before.
+
+    A failover to a replica that had not yet received the last writes, or a restart
+    from an older snapshot, loses tombstones without any command failing. The
+    engine treats it as a failure: the generation advances before the next hit.
+    """
+
+
 @dataclass(frozen=True)
 class Stored:
     version: int
@@ -200,6 +210,7 @@ class RedisStore:
 
         self._client = get_redis_connection(alias)
         self._kept = threading.local()
+        self._server_run_id: bytes | None = None
         self._fill = self._client.register_script(FILL_SCRIPT)
         self._invalidate = self._client.register_script(INVALIDATE_SCRIPT)
         self._raise_generation = self._client.register_script(RAISE_GENERATION_SCRIPT)
@@ -263,7 +274,29 @@ class RedisStore:
             return connection, True
         pool = self._client.connection_pool
         connection = self._kept.connection = pool.connection_class(**pool.connection_kwargs)
+        connection.register_connect_callback(self._check_server)
         return connection, False
+
+    def _check_server(self, connection) -> None:
+        """On each (re)connection of a kept connection: raise ServerChanged if the
+        server is not the one seen before (its run_id is new at every start).
+
+        Every hit reads over a kept connection, so after a failover each process
+        notices on its first read. The fill and invalidation connections of the
+        pool are not checked: a fill they make before that read is under the old
+        generation, which the advance leaves behind.
+        """
+        connection.send_command("INFO", "server", check_health=False)
+        try:
+            found = re.search(rb"run_id:(\w+)", connection.read_response())
+        except ResponseError:  # INFO denied to this user (an ACL): nothing to compare
+            return
+        if found is None:  # a server that does not tell its run_id
+            return
+        run_id = found.group(1)
+        previous, self._server_run_id = self._server_run_id, run_id
+        if previous is not None and previous != run_id:
+            raise ServerChanged(f"the cache server changed (run_id {run_id.decode()})")
 
     def fill(self, key: str, entry: Entry, generation: int, schema: int, ttl_ms: int) -> bool:
         args = [entry.version, generation, entry.payload, ttl_ms, schema]

@@ -24,9 +24,7 @@ from tests.ports import free_port
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def own_redis():
-    port = free_port()
+def start_redis(port: int, *options: str) -> subprocess.Popen:
     process = subprocess.Popen(
         [
             "redis-server",
@@ -38,6 +36,7 @@ def own_redis():
             "",
             "--appendonly",
             "no",
+            *options,
         ],
         stdout=subprocess.DEVNULL,
     )
@@ -48,16 +47,17 @@ def own_redis():
             break
         except redis.ConnectionError:
             time.sleep(0.05)
-    yield process, port
+    return process
+
+
+def stop_redis(process: subprocess.Popen) -> None:
     if process.poll() is None:
         os.kill(process.pid, signal.SIGCONT)
         process.terminate()
         process.wait(10)
 
 
-@pytest.fixture
-def cache_on_own_redis(own_redis, settings):
-    process, port = own_redis
+def use_redis(settings, port: int) -> None:
     settings.CACHES = {
         alias: {**config, "LOCATION": f"redis://127.0.0.1:{port}/0"}
         for alias, config in settings.CACHES.items()
@@ -65,6 +65,20 @@ def cache_on_own_redis(own_redis, settings):
     settings.CACHE_BREAKER_THRESHOLD = 3
     settings.CACHE_BREAKER_COOLDOWN = 2
     item_cache.reset()
+
+
+@pytest.fixture
+def own_redis():
+    port = free_port()
+    process = start_redis(port)
+    yield process, port
+    stop_redis(process)
+
+
+@pytest.fixture
+def cache_on_own_redis(own_redis, settings):
+    process, port = own_redis
+    use_redis(settings, port)
     return process
 
 
@@ -123,3 +137,29 @@ def test_with_redis_gone_the_api_still_answers(cache_on_own_redis, api_client, a
     assert (created.status_code, read.status_code, deleted.status_code) == (201, 200, 204)
     assert read["X-Cache"] == "BYPASS"
     assert not Item.objects.filter(pk=item.pk).exists()
+
+
+def test_a_server_back_with_older_data_serves_nothing_it_lost(
+    tmp_path, settings, api_client, auth_client
+):
+    """A failover to a replica that missed the last writes, or a restart from an older
+    snapshot: the last tombstones are gone, and no command failed to say so."""
+    port, data = free_port(), ("--dir", str(tmp_path))
+    server = start_redis(port, *data)
+    try:
+        use_redis(settings, port)
+        item = ItemFactory(quantity=1)
+        get(api_client, item.pk)
+        assert get(api_client, item.pk) == (HTTPStatus.OK, "HIT", 1)
+        redis.Redis(port=port).save()  # what the replica holds: quantity 1, cached
+        auth_client.patch(f"/api/items/{item.pk}/", {"quantity": 2}, format="json")
+        assert get(api_client, item.pk) == (HTTPStatus.OK, "MISS", 2)
+
+        redis.Redis(port=port).shutdown(nosave=True)
+        server.wait(10)
+        server = start_redis(port, *data)  # the replica takes over
+
+        assert [get(api_client, item.pk)[2] for _ in range(3)] == [2, 2, 2]
+        assert get(api_client, item.pk)[:2] == (HTTPStatus.OK, "HIT")
+    finally:
+        stop_redis(server)
