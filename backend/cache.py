@@ -278,13 +278,13 @@ class RedisStore:
         return connection, False
 
     def _check_server(self, connection) -> None:
-        """On each (re)connection of a kept connection: raise ServerChanged if the
-        server is not the one seen before (its run_id is new at every start).
+        """Raise ServerChanged when a kept connection (re)connects to another server.
 
-        Every hit reads over a kept connection, so after a failover each process
-        notices on its first read. The fill and invalidation connections of the
-        pool are not checked: a fill they make before that read is under the old
-        generation, which the advance leaves behind.
+        A server's run_id is new at every start. Every hit reads over a kept
+        connection, so after a failover each process notices on its first read.
+        The fill and invalidation connections of the pool are not checked: a fill
+        they make before that read is under the old generation, which the advance
+        leaves behind.
         """
         connection.send_command("INFO", "server", check_health=False)
         try:
