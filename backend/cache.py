@@ -445,6 +445,10 @@ class ReadThroughCache:
     def _key(self, kind: str, key_id) -> str:
         return self._keys.make_key(f"{self.namespace}:{kind}:{key_id}")
 
+    def _lease_key(self, key_id) -> str:
+        # One lease per schema: a reader never waits for a fill it could not use.
+        return self._key(f"lease:s{self.schema}", key_id)
+
     def _generation_key(self) -> str:
         return self._keys.make_key(f"{self.namespace}:generation")
 
@@ -564,8 +568,7 @@ class ReadThroughCache:
             return Read(load(), BYPASS)
         if entry is not None:
             return Read(entry, HIT)
-        # One lease per schema: a reader never waits for a fill it could not use.
-        lease = self._key(f"lease:s{self.schema}", key_id)
+        lease = self._lease_key(key_id)
         try:
             leader = self._call(self.store.take_lease, lease, _ms(settings.CACHE_LOCK_WAIT * 5))
         except CacheUnavailable:

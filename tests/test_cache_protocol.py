@@ -131,7 +131,7 @@ def test_a_load_that_fails_releases_its_lease(engine):
         engine.get_or_fill(1, database_away)
 
     # Free at once, not after its lifetime: the next reader leads without waiting.
-    assert engine.store.take_lease(engine._key("lease", 1), 1000)
+    assert engine.store.take_lease(engine._lease_key(1), 1000)
 
 
 class LosesInvalidations:
