@@ -30,6 +30,7 @@ import functools
 import os
 import random
 import re
+import secrets
 import threading
 import time
 import weakref
@@ -175,6 +176,13 @@ return 1
 """
 
 
+# KEYS[1]: lease. ARGV: token. Deletes the lease only while it is still this holder's.
+RELEASE_LEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 # KEYS[1]: generation. ARGV: minimum. Raises the counter to at least the minimum.
 RAISE_GENERATION_SCRIPT = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -214,6 +222,7 @@ class RedisStore:
         self._fill = self._client.register_script(FILL_SCRIPT)
         self._invalidate = self._client.register_script(INVALIDATE_SCRIPT)
         self._raise_generation = self._client.register_script(RAISE_GENERATION_SCRIPT)
+        self._release_lease = self._client.register_script(RELEASE_LEASE_SCRIPT)
 
     def read(self, key: str, generation_key: str) -> tuple[int, Stored | None]:
         """Return the current generation and the stored record, in one round trip.
@@ -317,11 +326,12 @@ class RedisStore:
             self._invalidate(keys=[key], args=[version, ttl_ms], client=pipeline)
         pipeline.execute()
 
-    def take_lease(self, key: str, ttl_ms: int) -> bool:
-        return bool(self._client.set(key, b"1", nx=True, px=ttl_ms))
+    def take_lease(self, key: str, ttl_ms: int) -> str | None:
+        token = secrets.token_hex(8)
+        return token if self._client.set(key, token, nx=True, px=ttl_ms) else None
 
-    def release_lease(self, key: str) -> None:
-        self._client.delete(key)
+    def release_lease(self, key: str, token: str) -> None:
+        self._release_lease(keys=[key], args=[token])
 
     def advance_generation(self, generation_key: str) -> int:
         return int(self._client.incr(generation_key))
@@ -374,16 +384,18 @@ class LocalStore:
                 if current is None or current.version <= version:
                     self._put(key, Stored(version, -1, True, b""), ttl_ms)
 
-    def take_lease(self, key: str, ttl_ms: int) -> bool:
+    def take_lease(self, key: str, ttl_ms: int) -> str | None:
         with self._lock:
             if self._get(key) is not None:
-                return False
-            self._put(key, True, ttl_ms)
-            return True
+                return None
+            token = secrets.token_hex(8)
+            self._put(key, token, ttl_ms)
+            return token
 
-    def release_lease(self, key: str) -> None:
+    def release_lease(self, key: str, token: str) -> None:
         with self._lock:
-            self._data.pop(key, None)
+            if self._get(key) == token:
+                del self._data[key]
 
     def advance_generation(self, generation_key: str) -> int:
         with self._lock:
@@ -570,23 +582,25 @@ class ReadThroughCache:
             return Read(entry, HIT)
         lease = self._lease_key(key_id)
         try:
-            leader = self._call(self.store.take_lease, lease, _ms(settings.CACHE_LOCK_WAIT * 5))
+            # A token when this reader leads, so it never frees a successor's lease
+            # after its own expired (a load slower than the lease).
+            token = self._call(self.store.take_lease, lease, _ms(settings.CACHE_LOCK_WAIT * 5))
         except CacheUnavailable:
             return Read(load(), BYPASS)
         # The leader looks again: a previous leader may have filled the entry
         # and released the lease since this request's lookup.
-        filled = self._wait_for_fill(key) if not leader else self._lookup_quietly(key)
+        filled = self._wait_for_fill(key) if token is None else self._lookup_quietly(key)
         if filled is not None:
-            if leader:
-                self._quietly(self.store.release_lease, lease)
+            if token is not None:
+                self._quietly(self.store.release_lease, lease, token)
             return Read(filled, HIT)
         started = time.monotonic()
         try:
             entry = load()
             self._fill(key, entry, generation, started)
         finally:  # a failed load (the database away) holds nobody up
-            if leader:
-                self._quietly(self.store.release_lease, lease)
+            if token is not None:
+                self._quietly(self.store.release_lease, lease, token)
         return Read(entry, MISS)
 
     def _lookup_quietly(self, key: str) -> Entry | None:

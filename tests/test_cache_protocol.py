@@ -1,6 +1,7 @@
 """The read-through protocol of backend/cache.py, on Redis and on the in-process store."""
 
 import threading
+import time
 
 import pytest
 from django.core.cache import caches
@@ -132,6 +133,18 @@ def test_a_load_that_fails_releases_its_lease(engine):
 
     # Free at once, not after its lifetime: the next reader leads without waiting.
     assert engine.store.take_lease(engine._lease_key(1), 1000)
+
+
+def test_a_leader_slower_than_its_lease_leaves_its_successors_lease_alone(engine):
+    lease = engine._lease_key(1)
+    late_leader = engine.store.take_lease(lease, 20)
+    time.sleep(0.03)  # its lease expires while it is still loading
+    successor = engine.store.take_lease(lease, 1000)
+
+    engine.store.release_lease(lease, late_leader)
+
+    assert successor is not None
+    assert engine.store.take_lease(lease, 1000) is None  # still the successor's
 
 
 class LosesInvalidations:
