@@ -333,6 +333,9 @@ class RedisStore:
     def release_lease(self, key: str, token: str) -> None:
         self._release_lease(keys=[key], args=[token])
 
+    def lease_held(self, key: str) -> bool:
+        return bool(self._client.exists(key))
+
     def advance_generation(self, generation_key: str) -> int:
         return int(self._client.incr(generation_key))
 
@@ -396,6 +399,10 @@ class LocalStore:
         with self._lock:
             if self._get(key) == token:
                 del self._data[key]
+
+    def lease_held(self, key: str) -> bool:
+        with self._lock:
+            return self._get(key) is not None
 
     def advance_generation(self, generation_key: str) -> int:
         with self._lock:
@@ -589,7 +596,7 @@ class ReadThroughCache:
             return Read(load(), BYPASS)
         # The leader looks again: a previous leader may have filled the entry
         # and released the lease since this request's lookup.
-        filled = self._wait_for_fill(key) if token is None else self._lookup_quietly(key)
+        filled = self._wait_for_fill(key, lease) if token is None else self._lookup_quietly(key)
         if filled is not None:
             if token is not None:
                 self._quietly(self.store.release_lease, lease, token)
@@ -609,13 +616,20 @@ class ReadThroughCache:
         except CacheUnavailable:
             return None
 
-    def _wait_for_fill(self, key: str) -> Entry | None:
-        """Poll briefly for the leader's fill; None when it does not come in time."""
+    def _wait_for_fill(self, key: str, lease: str) -> Entry | None:
+        """Poll briefly for the leader's fill; None when it does not come in time.
+
+        Also None as soon as the leader is done without a fill this reader can use
+        (after a delete, a tombstone refuses every fill for its lifetime).
+        """
         deadline = time.monotonic() + settings.CACHE_LOCK_WAIT
         while time.monotonic() < deadline:
             time.sleep(0.005)
             try:
                 _, entry = self._lookup(key)
+                if entry is None and not self._call(self.store.lease_held, lease):
+                    # The leader fills before it lets go: one more look sees that fill.
+                    return self._lookup(key)[1]
             except CacheUnavailable:
                 return None
             if entry is not None:

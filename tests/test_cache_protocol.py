@@ -147,6 +147,26 @@ def test_a_leader_slower_than_its_lease_leaves_its_successors_lease_alone(engine
     assert engine.store.take_lease(lease, 1000) is None  # still the successor's
 
 
+def test_a_reader_waiting_for_a_leader_that_filled_nothing_stops_when_it_is_done(engine, settings):
+    """After a delete, the tombstone refuses the leader's fill of "no such item"."""
+    settings.CACHE_LOCK_WAIT = 5
+    engine.invalidate(1, DELETED)
+    leader = engine.store.take_lease(engine._lease_key(1), 5000)
+    read_calls = []
+    read = engine.store.read
+
+    def read_then_leader_done(*args):
+        read_calls.append(args)
+        if len(read_calls) == 2:  # the waiter's first poll: the leader's fill was refused
+            engine.store.release_lease(engine._lease_key(1), leader)
+        return read(*args)
+
+    engine.store.read = read_then_leader_done
+
+    assert engine.get_or_fill(1, loader(0)).status == MISS
+    assert len(read_calls) <= 3  # not a poll every 5 ms for CACHE_LOCK_WAIT
+
+
 class LosesInvalidations:
     """A store shared by two processes, whose invalidations fail for one of them.
 
