@@ -200,6 +200,10 @@ class ServerChanged(RedisError):
     engine treats it as a failure: the generation advances before the next hit.
     """
 
+    def __init__(self, run_id: bytes):
+        super().__init__(f"the cache server changed (run_id {run_id.decode()})")
+        self.run_id = run_id
+
 
 @dataclass(frozen=True)
 class Stored:
@@ -303,9 +307,16 @@ class RedisStore:
         if found is None:  # a server that does not tell its run_id
             return
         run_id = found.group(1)
-        previous, self._server_run_id = self._server_run_id, run_id
-        if previous is not None and previous != run_id:
-            raise ServerChanged(f"the cache server changed (run_id {run_id.decode()})")
+        if self._server_run_id is None:
+            self._server_run_id = run_id
+        elif run_id != self._server_run_id:
+            # Every connection raises until the engine has recorded the change and
+            # calls accept_server: none reads the new server before that.
+            raise ServerChanged(run_id)
+
+    def accept_server(self, run_id: bytes) -> None:
+        """Take `run_id` as the server from now on (once its change is on record)."""
+        self._server_run_id = run_id
 
     def fill(self, key: str, entry: Entry, generation: int, schema: int, ttl_ms: int) -> bool:
         args = [entry.version, generation, entry.payload, ttl_ms, schema]
@@ -503,6 +514,11 @@ class ReadThroughCache:
             raise CacheUnavailable("circuit open")
         try:
             result = operation(*args)
+        except ServerChanged as error:  # no outage: the breaker does not count it
+            _count("error")
+            self._record_failure()
+            self.store.accept_server(error.run_id)
+            raise CacheUnavailable(str(error)) from error
         except (RedisError, OSError) as error:
             _count("error")
             self._record_failure()

@@ -16,6 +16,7 @@ from backend.cache import (
     LocalStore,
     ReadThroughCache,
     RedisStore,
+    ServerChanged,
     cache_stats,
     redis_breaker,
     settle_caches,
@@ -428,6 +429,27 @@ def test_a_forked_process_reads_over_its_own_connection():
 
     assert parent_ok
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_every_connection_to_a_changed_server_fails_until_the_change_is_on_record():
+    """Two threads reconnecting after a failover: neither reads before the engine knows."""
+    store = RedisStore()
+    store.accept_server(b"the-server-this-process-used-before")
+    pool = store._client.connection_pool
+
+    def connect() -> None:
+        connection = pool.connection_class(**pool.connection_kwargs)
+        connection.register_connect_callback(store._check_server)
+        try:
+            connection.connect()
+        finally:
+            connection.disconnect()
+
+    for _ in range(2):
+        with pytest.raises(ServerChanged) as changed:
+            connect()
+    store.accept_server(changed.value.run_id)  # what the engine does once it has counted it
+    connect()
 
 
 def test_the_django_cache_stores_json_not_pickle():
