@@ -29,22 +29,35 @@ class ItemQuerySet(models.QuerySet):
             self._announce_after_commit(ids)
         return count
 
-    def bulk_create(self, objs, batch_size=None, *, update_conflicts=False, **kwargs) -> list:
+    def bulk_create(
+        self, objs, batch_size=None, *, update_conflicts=False, update_fields=None, **kwargs
+    ) -> list:
         """Create the rows, so that cached "no such item" entries for their ids go.
 
         With `update_conflicts` (an upsert) the rows that already existed are
         rewritten without a version bump, so every row written gets one here, as
-        `update()` gives it (a new row goes to version 2).
+        `update()` gives it (a new row goes to version 2), and `objs` get theirs.
         """
+        if update_conflicts and "version" in (update_fields or ()):
+            raise ValueError("Item.version is kept by the model: leave it out of update_fields.")
         with transaction.atomic(using=self.db):
             created = super().bulk_create(
-                objs, batch_size, update_conflicts=update_conflicts, **kwargs
+                objs,
+                batch_size,
+                update_conflicts=update_conflicts,
+                update_fields=update_fields,
+                **kwargs,
             )
             ids = [obj.pk for obj in created if obj.pk is not None]
-            if update_conflicts:
-                self.filter(pk__in=ids).update()  # announces, like any update()
-            else:
+            if not update_conflicts:
                 self._announce_after_commit(ids)
+                return created
+            # All the rows written, whatever filters this queryset carries; announced
+            # like any update().
+            self.model.objects.db_manager(self.db).filter(pk__in=ids).update()
+            versions = self._versions(ids)
+        for obj in created:
+            obj.version = versions.get(obj.pk, obj.version)
         return created
 
     def bulk_update(self, objs, fields, *args, **kwargs) -> int:
@@ -131,7 +144,14 @@ class Item(models.Model):
             current = locked.values_list("version", flat=True).first()
             if current is None and not self._state.adding:
                 raise Item.DoesNotExist("deleted since it was read")  # not recreated
-            self.version = 1 if current is None else current + 1
+            if current is None:
+                self.version = 1
+                if kwargs.get("update_fields") is None:
+                    # Nothing to lock: a row inserted meanwhile must fail this save,
+                    # not be overwritten at the same version 1.
+                    kwargs["force_insert"] = True
+            else:
+                self.version = current + 1
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], "version", "updated_at"}
             super().save(*args, **kwargs)

@@ -3,9 +3,9 @@
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 
-from items.models import Item, items_bulk_changed
+from items.models import Item, ItemQuerySet, items_bulk_changed
 from tests.factories import ItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -51,6 +51,17 @@ def test_a_new_instance_with_an_unused_pk_is_inserted_at_version_1():
     assert Item.objects.get(pk=990101).version == 1
 
 
+def test_a_new_instance_never_overwrites_a_row_inserted_after_it_looked(monkeypatch):
+    other = ItemFactory(name="Inserted by another request")
+    # The row commits between this save's version lookup (which finds nothing) and its write.
+    monkeypatch.setattr(ItemQuerySet, "first", lambda queryset: None)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Item(pk=other.pk, name="Mine", price=Decimal("1.00"), created_at=other.created_at).save()
+
+    assert Item.objects.get(pk=other.pk).name == "Inserted by another request"
+
+
 def test_a_loaded_item_deleted_since_is_not_saved_back():
     item = ItemFactory()
     Item.objects.filter(pk=item.pk).delete()
@@ -63,11 +74,36 @@ def test_a_loaded_item_deleted_since_is_not_saved_back():
 def test_an_upsert_bumps_the_version_of_the_rows_it_rewrites():
     item = ItemFactory()
 
-    Item.objects.bulk_create(
+    [upserted] = Item.objects.bulk_create(
         [Item(pk=item.pk, name="Upserted", price=Decimal("2.00"))],
         update_conflicts=True,
         unique_fields=["id"],
         update_fields=["name", "price"],
+    )
+
+    item.refresh_from_db()
+    assert (item.name, item.version) == ("Upserted", 2)
+    assert upserted.version == 2
+
+
+def test_an_upsert_cannot_write_the_version_itself():
+    with pytest.raises(ValueError, match="version"):
+        Item.objects.bulk_create(
+            [Item(pk=1, name="n", price=1, version=99)],
+            update_conflicts=True,
+            unique_fields=["id"],
+            update_fields=["name", "version"],
+        )
+
+
+def test_an_upsert_through_a_filtered_queryset_still_bumps_every_row_it_wrote():
+    item = ItemFactory(quantity=0)
+
+    Item.objects.filter(quantity__gt=0).bulk_create(
+        [Item(pk=item.pk, name="Upserted", price=Decimal("2.00"))],
+        update_conflicts=True,
+        unique_fields=["id"],
+        update_fields=["name"],
     )
 
     item.refresh_from_db()
