@@ -6,11 +6,12 @@ from http import HTTPStatus
 
 import pytest
 from django.core import serializers
+from django.core.cache import caches
 from django.db import connection, transaction
 from django.utils.http import http_date
 
+from items.cache import SCHEMA_VERSION, item_cache
 from items.cache import _load as load_item
-from items.cache import item_cache
 from items.models import Item
 from tests.factories import ItemFactory, UserFactory
 
@@ -38,6 +39,16 @@ def test_a_first_read_misses_and_the_next_hits_without_sql(
     assert first.content == second.content
     assert second["Content-Type"] == "application/json"
     assert second.json()["name"] == item.name
+
+
+def test_every_schema_of_the_item_entry_shares_one_key(api_client, item):
+    """So two releases side by side invalidate each other's entries (docs/caching.md)."""
+    from django_redis import get_redis_connection
+
+    api_client.get(detail(item.pk))
+
+    key = caches["default"].make_key(f"item:entry:{item.pk}")
+    assert get_redis_connection().hget(key, "s") == str(SCHEMA_VERSION).encode()
 
 
 def test_an_absent_item_is_cached_briefly_and_its_creation_replaces_that(
