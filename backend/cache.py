@@ -514,15 +514,13 @@ class ReadThroughCache:
             raise CacheUnavailable("circuit open")
         try:
             result = operation(*args)
-        except ServerChanged as error:  # no outage: the breaker does not count it
-            _count("error")
-            self._record_failure()
-            self.store.accept_server(error.run_id)
-            raise CacheUnavailable(str(error)) from error
         except (RedisError, OSError) as error:
             _count("error")
             self._record_failure()
-            self.breaker.record_failure()
+            if isinstance(error, ServerChanged):  # not an outage: the breaker ignores it
+                self.store.accept_server(error.run_id)  # only now that it is on record
+            else:
+                self.breaker.record_failure()
             raise CacheUnavailable(str(error)) from error
         self.breaker.record_success()
         return result
@@ -679,13 +677,12 @@ class ReadThroughCache:
         """`invalidate` for each (key_id, version) pair, in batches of INVALIDATION_BATCH."""
         pairs = [(self._key("entry", key_id), version) for key_id, version in versions]
         ttl_ms = _ms(settings.CACHE_TOMBSTONE_TTL)
-        try:
+        # A failure is recorded by _call; the rest are covered by the generation too.
+        with contextlib.suppress(CacheUnavailable):
             for start in range(0, len(pairs), INVALIDATION_BATCH):
                 self._call(self.store.invalidate, pairs[start : start + INVALIDATION_BATCH], ttl_ms)
             # A process that only writes from now on must still repair what it lost.
             self._repair_if_suspect()
-        except CacheUnavailable:
-            pass  # recorded by _call; the rest are covered by the generation too
 
     def settle(self) -> None:
         """Advance the generation if this process lost an invalidation: call before exiting.
