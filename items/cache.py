@@ -63,15 +63,10 @@ def items_changed(versions: list[tuple[int, int]]) -> None:
     item_cache.invalidate_many(versions)
 
 
-def item_overwritten(item_id: int) -> None:
-    """Call after a write that may have set a version no newer than the cached one.
-
-    A fixture load does: no fill lands until the tombstone expires, and the row's
-    own version is trusted again from then on.
-    """
-    item_cache.invalidate(item_id, DELETED)
-
-
 def item_deleted(item_id: int) -> None:
-    """Call after the item's deletion committed."""
+    """Call after the item's deletion committed.
+
+    Also after a write whose version may be no newer than the cached one (a
+    fixture load): no fill lands until the tombstone expires.
+    """
     item_cache.invalidate(item_id, DELETED)

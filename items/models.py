@@ -19,14 +19,11 @@ class ItemQuerySet(models.QuerySet):
 
     def update(self, **kwargs) -> int:
         """Update the matching rows, bumping `version` and `updated_at` like `save()`."""
-        kwargs.setdefault("version", F("version") + 1)
-        kwargs.setdefault("updated_at", timezone.now())
         with transaction.atomic(using=self.db):
-            ids = list(self.select_for_update().values_list("pk", flat=True))
             # Exactly the locked rows: a row that starts matching meanwhile is not
             # touched, so none changes without being announced.
-            count = models.QuerySet.update(self.model.objects.filter(pk__in=ids), **kwargs)
-            self._announce_after_commit(ids)
+            ids = list(self.select_for_update().values_list("pk", flat=True))
+            count, _ = self._update_rows(ids, **kwargs)
         return count
 
     def bulk_create(
@@ -49,13 +46,10 @@ class ItemQuerySet(models.QuerySet):
                 **kwargs,
             )
             ids = [obj.pk for obj in created if obj.pk is not None]
-            if not update_conflicts:
-                self._announce_after_commit(ids)
-                return created
-            # All the rows written, whatever filters this queryset carries; announced
-            # like any update().
-            self.model.objects.db_manager(self.db).filter(pk__in=ids).update()
-            versions = self._versions(ids)
+            if update_conflicts:  # the rows it wrote stay locked until the commit
+                _, versions = self._update_rows(ids)
+            else:
+                versions = self._announce_after_commit(ids)
         for obj in created:
             obj.version = versions.get(obj.pk, obj.version)
         return created
@@ -78,19 +72,31 @@ class ItemQuerySet(models.QuerySet):
     def _versions(self, ids: list[int]) -> dict[int, int]:
         return dict(self.model._base_manager.filter(pk__in=ids).values_list("pk", "version"))
 
-    def _announce_after_commit(self, ids: list[int]) -> None:
-        """Send `items_bulk_changed` once the transaction commits.
+    def _update_rows(self, ids: list[int], **kwargs) -> tuple[int, dict[int, int]]:
+        """Update these rows (the caller holds their locks) and announce them after commit.
+
+        Bumps `version` and `updated_at` unless given; returns the count and the versions.
+        """
+        kwargs.setdefault("version", F("version") + 1)
+        kwargs.setdefault("updated_at", timezone.now())
+        rows = self.model.objects.db_manager(self.db).filter(pk__in=ids)
+        count = models.QuerySet.update(rows, **kwargs)
+        return count, self._announce_after_commit(ids)
+
+    def _announce_after_commit(self, ids: list[int]) -> dict[int, int]:
+        """Send `items_bulk_changed` once the transaction commits; return the versions.
 
         The versions are read inside the transaction, after the write, with the
         rows still locked: they are exactly the ones that will commit.
         """
         if not ids:
-            return
+            return {}
         versions = self._versions(ids)
         transaction.on_commit(
             lambda: items_bulk_changed.send(sender=self.model, versions=list(versions.items())),
             using=self.db,
         )
+        return versions
 
 
 class Item(models.Model):
@@ -144,14 +150,11 @@ class Item(models.Model):
             current = locked.values_list("version", flat=True).first()
             if current is None and not self._state.adding:
                 raise Item.DoesNotExist("deleted since it was read")  # not recreated
-            if current is None:
-                self.version = 1
-                if kwargs.get("update_fields") is None:
-                    # Nothing to lock: a row inserted meanwhile must fail this save,
-                    # not be overwritten at the same version 1.
-                    kwargs["force_insert"] = True
-            else:
-                self.version = current + 1
-            if kwargs.get("update_fields") is not None:
-                kwargs["update_fields"] = {*kwargs["update_fields"], "version", "updated_at"}
+            self.version = 1 if current is None else current + 1
+            if (update_fields := kwargs.get("update_fields")) is not None:
+                kwargs["update_fields"] = {*update_fields, "version", "updated_at"}
+            elif current is None:
+                # Nothing to lock: a row inserted meanwhile must fail this save, not
+                # be overwritten at the same version 1.
+                kwargs["force_insert"] = True
             super().save(*args, **kwargs)

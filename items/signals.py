@@ -16,7 +16,7 @@ from items.models import Item, items_bulk_changed
 def invalidate_saved_item(sender, instance: Item, using: str, raw: bool, **kwargs) -> None:
     item_id, version = instance.pk, instance.version
     if raw:  # a fixture load writes the fixture's version, maybe below the cached one
-        transaction.on_commit(lambda: cache.item_overwritten(item_id), using=using)
+        transaction.on_commit(lambda: cache.item_deleted(item_id), using=using)
         return
     transaction.on_commit(lambda: cache.item_changed(item_id, version), using=using)
 
