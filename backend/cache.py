@@ -148,9 +148,11 @@ def redis_breaker() -> CircuitBreaker:
 
 # --- Stores ------------------------------------------------------------------------
 
-# KEYS[1]: entry. ARGV: version, generation, payload, ttl ms, schema.
-# Loses to a higher version (entry or tombstone) and to the same live entry.
+# KEYS[1]: entry, KEYS[2]: the filler's lease or none. ARGV: version, generation,
+# payload, ttl ms, schema, lease token. Loses to a higher version (entry or tombstone)
+# and to the same live entry; releases the lease, while it is still this filler's, either way.
 FILL_SCRIPT = """
+if KEYS[2] and redis.call('GET', KEYS[2]) == ARGV[6] then redis.call('DEL', KEYS[2]) end
 local current = redis.call('HMGET', KEYS[1], 'v', 'g', 't', 's')
 local version = tonumber(ARGV[1])
 if current[1] then
@@ -236,12 +238,29 @@ class RedisStore:
         checking a connection out of redis-py's pool and back, and packing through
         redis-py, cost more CPU than the round trip itself (docs/benchmarks.md).
         """
-        request = pack_command(("GET", generation_key)) + pack_command(
+        return self._read_replies(*self._exchange(self._read_request(key, generation_key), 2))
+
+    def take_lease_and_read(
+        self, lease_key: str, ttl_ms: int, key: str, generation_key: str
+    ) -> tuple[str | None, int, Stored | None]:
+        """Take the lease with a new token (None: another reader holds it), then `read`.
+
+        One round trip on the kept connection, as `read`.
+        """
+        token = secrets.token_hex(8)
+        request = pack_command(("SET", lease_key, token, "NX", "PX", ttl_ms))
+        taken, *replies = self._exchange(request + self._read_request(key, generation_key), 3)
+        return (token if taken else None), *self._read_replies(*replies)
+
+    @staticmethod
+    def _read_request(key: str, generation_key: str) -> bytes:
+        return pack_command(("GET", generation_key)) + pack_command(
             ("HMGET", key, "v", "g", "t", "p", "s")
         )
-        generation, (version, entry_generation, tombstone, payload, schema) = self._exchange(
-            request, 2
-        )
+
+    @staticmethod
+    def _read_replies(generation, fields) -> tuple[int, Stored | None]:
+        version, entry_generation, tombstone, payload, schema = fields
         stored = None
         if version is not None:
             stored = Stored(
@@ -318,9 +337,17 @@ class RedisStore:
         """Take `run_id` as the server from now on (once its change is on record)."""
         self._server_run_id = run_id
 
-    def fill(self, key: str, entry: Entry, generation: int, schema: int, ttl_ms: int) -> bool:
-        args = [entry.version, generation, entry.payload, ttl_ms, schema]
-        return bool(self._fill(keys=[key], args=args))
+    def fill(
+        self, key: str, entry: Entry, generation: int, schema: int, ttl_ms: int, lease=None
+    ) -> bool:
+        """Store the entry unless a newer one or a tombstone is there.
+
+        `lease`, a (lease key, token) pair, is released in the same round trip.
+        """
+        lease_key, token = lease or (None, "")
+        keys = [key, lease_key] if lease_key else [key]
+        args = [entry.version, generation, entry.payload, ttl_ms, schema, token]
+        return bool(self._fill(keys=keys, args=args))
 
     def invalidate(self, versions: list[tuple[str, int]], ttl_ms: int) -> None:
         """Invalidate each key at its version, in one round trip for one key.
@@ -336,10 +363,6 @@ class RedisStore:
         for key, version in versions:
             self._invalidate(keys=[key], args=[version, ttl_ms], client=pipeline)
         pipeline.execute()
-
-    def take_lease(self, key: str, ttl_ms: int) -> str | None:
-        token = secrets.token_hex(8)
-        return token if self._client.set(key, token, nx=True, px=ttl_ms) else None
 
     def release_lease(self, key: str, token: str) -> None:
         self._release_lease(keys=[key], args=[token])
@@ -375,8 +398,22 @@ class LocalStore:
         with self._lock:
             return self._get(generation_key) or 0, self._get(key)
 
-    def fill(self, key: str, entry: Entry, generation: int, schema: int, ttl_ms: int) -> bool:
+    def take_lease_and_read(
+        self, lease_key: str, ttl_ms: int, key: str, generation_key: str
+    ) -> tuple[str | None, int, Stored | None]:
         with self._lock:
+            token = None
+            if self._get(lease_key) is None:
+                token = secrets.token_hex(8)
+                self._put(lease_key, token, ttl_ms)
+            return token, self._get(generation_key) or 0, self._get(key)
+
+    def fill(
+        self, key: str, entry: Entry, generation: int, schema: int, ttl_ms: int, lease=None
+    ) -> bool:
+        with self._lock:
+            if lease is not None:
+                self._release(*lease)
             current = self._get(key)
             if current is not None and (
                 entry.version < current.version
@@ -398,18 +435,13 @@ class LocalStore:
                 if current is None or current.version <= version:
                     self._put(key, Stored(version, -1, True, b""), ttl_ms)
 
-    def take_lease(self, key: str, ttl_ms: int) -> str | None:
-        with self._lock:
-            if self._get(key) is not None:
-                return None
-            token = secrets.token_hex(8)
-            self._put(key, token, ttl_ms)
-            return token
-
     def release_lease(self, key: str, token: str) -> None:
         with self._lock:
-            if self._get(key) == token:
-                del self._data[key]
+            self._release(key, token)
+
+    def _release(self, key: str, token: str) -> None:
+        if self._get(key) == token:
+            del self._data[key]
 
     def lease_held(self, key: str) -> bool:
         with self._lock:
@@ -571,7 +603,10 @@ class ReadThroughCache:
             self._failures_repaired = failures
 
     def _lookup(self, key: str) -> tuple[int, Entry | None]:
-        generation, stored = self._call(self.store.read, key, self._generation_key())
+        return self._usable(*self._call(self.store.read, key, self._generation_key()))
+
+    def _usable(self, generation: int, stored: Stored | None) -> tuple[int, Entry | None]:
+        """The generation to fill under, and the stored entry if it may be served."""
         generation = self._current_generation(generation)
         if (
             stored is None
@@ -603,32 +638,47 @@ class ReadThroughCache:
             return Read(entry, HIT)
         lease = self._lease_key(key_id)
         try:
-            # A token when this reader leads, so it never frees a successor's lease
-            # after its own expired (a load slower than the lease).
-            token = self._call(self.store.take_lease, lease, _ms(settings.CACHE_LOCK_WAIT * 5))
+            token, generation, entry = self._take_lease_and_look_again(key, lease)
         except CacheUnavailable:
             return Read(load(), BYPASS)
-        # The leader looks again: a previous leader may have filled the entry
-        # and released the lease since this request's lookup.
-        filled = self._wait_for_fill(key, lease) if token is None else self._lookup_quietly(key)
-        if filled is not None:
+        if entry is None and token is None:
+            entry = self._wait_for_fill(key, lease)
+        if entry is not None:
             if token is not None:
                 self._quietly(self.store.release_lease, lease, token)
-            return Read(filled, HIT)
+            return Read(entry, HIT)
         started = time.monotonic()
+        released = False
         try:
             entry = load()
-            self._fill(key, entry, generation, started)
+            released = self._fill(
+                key, entry, generation, started, lease=(lease, token) if token else None
+            )
         finally:  # a failed load (the database away) holds nobody up
-            if token is not None:
+            if token is not None and not released:
                 self._quietly(self.store.release_lease, lease, token)
         return Read(entry, MISS)
 
-    def _lookup_quietly(self, key: str) -> Entry | None:
+    def _take_lease_and_look_again(
+        self, key: str, lease: str
+    ) -> tuple[str | None, int, Entry | None]:
+        """Try to lead the fill of `key`; the token says whether this reader leads.
+
+        The lease is taken with a token, so a leader never frees a successor's lease
+        after its own expired (a load slower than the lease). The entry is read again
+        in the same round trip: a previous leader may have filled it and let go of
+        its lease since this reader's lookup.
+        """
+        ttl_ms = _ms(settings.CACHE_LOCK_WAIT * 5)
+        token, *found = self._call(
+            self.store.take_lease_and_read, lease, ttl_ms, key, self._generation_key()
+        )
         try:
-            return self._lookup(key)[1]
+            return token, *self._usable(*found)
         except CacheUnavailable:
-            return None
+            if token is not None:
+                self._quietly(self.store.release_lease, lease, token)
+            raise
 
     def _wait_for_fill(self, key: str, lease: str) -> Entry | None:
         """Poll briefly for the leader's fill; None when it does not come in time.
@@ -650,19 +700,26 @@ class ReadThroughCache:
                 return entry
         return None
 
-    def _fill(self, key: str, entry: Entry, generation: int, started: float) -> None:
+    def _fill(self, key: str, entry: Entry, generation: int, started: float, lease=None) -> bool:
+        """Fill unless the load is too old, releasing `lease` in the same call.
+
+        True when the store answered: the lease, if any, is no longer held.
+        """
         # A load older than a tombstone's lifetime may predate a write whose
         # tombstone has already expired: too old to be trusted, so not stored.
         if time.monotonic() - started >= settings.CACHE_TOMBSTONE_TTL / 2:
             _count("stale_fill_rejected")
-            return
+            return False
         ttl = settings.CACHE_TTL if entry.version else settings.CACHE_NEGATIVE_TTL
         ttl *= random.uniform(0.9, 1.0)  # spread the expiries of hot keys
         try:
-            filled = self._call(self.store.fill, key, entry, generation, self.schema, _ms(ttl))
+            filled = self._call(
+                self.store.fill, key, entry, generation, self.schema, _ms(ttl), lease
+            )
         except CacheUnavailable:
-            return
+            return False
         _count("fill" if filled else "stale_fill_rejected")
+        return True
 
     def invalidate(self, key_id, version: int) -> None:
         """Record that `version` of the row committed; older entries are gone.

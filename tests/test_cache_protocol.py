@@ -40,6 +40,14 @@ def loader(version: int, payload: bytes = b"{}"):
     return load
 
 
+def take_lease(engine: ReadThroughCache, ttl_ms: int, key_id: int = 1) -> str | None:
+    """Take the lease on `key_id` as a reader would; its token, or None when it is held."""
+    token, _, _ = engine.store.take_lease_and_read(
+        engine._lease_key(key_id), ttl_ms, engine._key("entry", key_id), engine._generation_key()
+    )
+    return token
+
+
 def test_a_miss_loads_and_fills_and_the_next_read_hits(engine):
     load = loader(3, b'{"v": 3}')
 
@@ -133,26 +141,58 @@ def test_a_load_that_fails_releases_its_lease(engine):
         engine.get_or_fill(1, database_away)
 
     # Free at once, not after its lifetime: the next reader leads without waiting.
-    assert engine.store.take_lease(engine._lease_key(1), 1000)
+    assert take_lease(engine, 1000)
+
+
+def test_a_miss_makes_three_store_calls_and_leaves_no_lease_behind(engine):
+    """A lookup, the lease with a second look, and the fill that releases the lease."""
+    store = LosesInvalidations(engine.store)  # records each call; loses nothing
+    recorded = ReadThroughCache(namespace=engine.namespace, store_factory=lambda: store)
+
+    assert recorded.get_or_fill(1, loader(1)).status == MISS
+
+    assert store.calls == ["read", "take_lease_and_read", "fill"]
+    assert take_lease(engine, 1000)  # free for the next reader, not after its lifetime
+
+
+def test_a_fill_that_loses_to_a_newer_write_still_releases_its_lease(engine):
+    engine.invalidate(1, 5)
+
+    assert engine.get_or_fill(1, loader(4)).status == MISS  # loaded before version 5
+
+    assert take_lease(engine, 1000)
+
+
+def test_a_late_leaders_fill_leaves_its_successors_lease_alone(engine):
+    lease = engine._lease_key(1)
+    late_leader = take_lease(engine, 20)
+    time.sleep(0.03)  # its lease expires while it is still loading
+    successor = take_lease(engine, 1000)
+
+    key = engine._key("entry", 1)
+    engine.store.fill(key, Entry(1, b"{}"), 0, engine.schema, 1000, (lease, late_leader))
+
+    assert successor is not None
+    assert take_lease(engine, 1000) is None  # still the successor's
 
 
 def test_a_leader_slower_than_its_lease_leaves_its_successors_lease_alone(engine):
     lease = engine._lease_key(1)
-    late_leader = engine.store.take_lease(lease, 20)
+    late_leader = take_lease(engine, 20)
     time.sleep(0.03)  # its lease expires while it is still loading
-    successor = engine.store.take_lease(lease, 1000)
+    successor = take_lease(engine, 1000)
 
     engine.store.release_lease(lease, late_leader)
 
     assert successor is not None
-    assert engine.store.take_lease(lease, 1000) is None  # still the successor's
+    assert take_lease(engine, 1000) is None  # still the successor's
 
 
 def test_a_reader_waiting_for_a_leader_that_filled_nothing_stops_when_it_is_done(engine, settings):
     """After a delete, the tombstone refuses the leader's fill of "no such item"."""
     settings.CACHE_LOCK_WAIT = 5
     engine.invalidate(1, DELETED)
-    leader = engine.store.take_lease(engine._lease_key(1), 5000)
+    leader = take_lease(engine, 5000)
     read_calls = []
     read = engine.store.read
 
