@@ -1,6 +1,7 @@
 """The one error shape of the API: RFC 9457 problem details.
 
-Every error under /api/ is a JSON object with `type`, `title`, `status`, a
+Every error under /api/ is a JSON object (shown on an HTML page to a browser
+asking the browsable API for text/html) with `type`, `title`, `status`, a
 machine-readable `code`, a human `detail`, the `request_id` of the request (as in
 its `X-Request-ID` header and log lines) and, for invalid input, `errors` keyed by
 field name. DRF's exceptions go through `api_exception_handler`; Django's own
@@ -10,7 +11,9 @@ field name. DRF's exceptions go through `api_exception_handler`; Django's own
 import logging
 from http import HTTPStatus
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import OperationalError
 from django.http import Http404, JsonResponse
 from django.views import defaults
@@ -27,6 +30,12 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 DATABASE_RETRY_AFTER_SECONDS = 5
 
 logger = logging.getLogger(__name__)
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body is too large."
+    default_code = "request_too_large"
 
 
 class PreconditionFailed(exceptions.APIException):
@@ -64,6 +73,9 @@ def api_exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):  # request.body over API_MAX_BODY_BYTES
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = RequestTooLarge(f"Request body is larger than {limit} bytes.")
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # Unexpected: Django logs it and `server_error` answers 500.
@@ -208,6 +220,7 @@ class ProblemAutoSchema(AutoSchema):
         if method in ("POST", "PUT", "PATCH"):
             statuses += [
                 HTTPStatus.BAD_REQUEST,
+                HTTPStatus.LENGTH_REQUIRED,  # a chunked body the server cannot delimit
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
             ]

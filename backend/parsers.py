@@ -1,27 +1,19 @@
-import io
-
-from django.conf import settings
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 
-class RequestTooLarge(APIException):
-    status_code = 413
-    default_detail = "Request body is too large."
-    default_code = "request_too_large"
-
-
 class BoundedJSONParser(JSONParser):
-    """JSON parser that refuses bodies over `API_MAX_BODY_BYTES` with 413.
+    """DRF's JSON parser, refusing with 400 what would otherwise be a 500.
 
-    DRF reads the raw WSGI stream, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE never
-    applies to API bodies; this parser reads at most one byte past the limit,
-    whether or not the client sent a Content-Length.
+    A body nested deeper than Python's recursion limit (`[[[[…]]]]`, well within the
+    size limit) makes the decoder raise RecursionError, which DRF does not catch.
+    The size itself is bounded before parsing: DRF reads `request.body`, which
+    Django refuses past DATA_UPLOAD_MAX_MEMORY_SIZE (`API_MAX_BODY_BYTES`), and
+    `backend.errors` answers that with 413.
     """
 
     def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.API_MAX_BODY_BYTES
-        body = stream.read(limit + 1)
-        if len(body) > limit:
-            raise RequestTooLarge(f"Request body is larger than {limit} bytes.")
-        return super().parse(io.BytesIO(body), media_type, parser_context)
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - the body is nested too deeply.") from None

@@ -28,6 +28,7 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.renderers import JSONRenderer
 
+from items.models import Item
 from items.serializers import ItemSerializer
 from tests.factories import ItemFactory, UserFactory
 from tests.ports import free_port
@@ -370,6 +371,36 @@ def detail_metrics(server) -> list[dict]:
         for line in server.log_lines()
         if "_aws" in line and line.get("Route") == "GET item-detail" and "Requests" in line
     ]
+
+
+def test_a_chunked_body_is_read_not_taken_for_an_empty_one(server, stored_item, stored_token):
+    """An HTTP/2 client or a proxy may stream a body without Content-Length."""
+    authorized = {
+        **THROUGH_THE_LOAD_BALANCER,
+        "Authorization": f"Token {stored_token}",
+        "Content-Type": "application/json",
+    }
+    body = iter([b'{"quantity": ', b"77}"])  # an iterable: http.client sends it chunked
+
+    reply = server.request("PATCH", f"/api/items/{stored_item.pk}/", headers=authorized, body=body)
+
+    assert reply.status == 200
+    stored_item.refresh_from_db()
+    assert (reply.json()["quantity"], stored_item.quantity) == (77, 77)
+
+
+def test_a_chunked_body_over_the_limit_is_413(server, stored_token):
+    authorized = {
+        **THROUGH_THE_LOAD_BALANCER,
+        "Authorization": f"Token {stored_token}",
+        "Content-Type": "application/json",
+    }
+    body = iter([b'{"name": "big", "price": "1.00", "description": "', b"x" * 70_000, b'"}'])
+
+    reply = server.request("POST", "/api/items/", headers=authorized, body=body)
+
+    assert (reply.status, reply.json()["code"]) == (413, "request_too_large")
+    assert not Item.objects.filter(name="big").exists()
 
 
 def test_tokens_and_passwords_never_reach_the_log(server, stored_token):

@@ -1,11 +1,11 @@
 """Bad input gets a clear JSON error in one shape, never a 500 or HTML, and loses nothing."""
 
+import io
 import json
 from http import HTTPStatus
 
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.test import override_settings
 from django.urls import get_resolver
 
 from items.models import Item
@@ -71,23 +71,38 @@ def test_unsupported_content_type_is_415(auth_client, content_type):
     assert_problem(response, HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
 
 
-@override_settings(API_MAX_BODY_BYTES=1024)
-def test_a_body_over_the_limit_is_413(auth_client):
-    payload = f'{{"name": "big", "price": "1.00", "description": "{"x" * 2000}"}}'
+def body_of(size: int) -> str:
+    """A valid item's JSON body of exactly `size` bytes."""
+    head, tail = '{"name": "sized", "price": "1.00", "description": "', '"}'
+    return head + "x" * (size - len(head) - len(tail)) + tail
 
-    response = auth_client.post(LIST_URL, payload, content_type="application/json")
+
+def test_a_body_over_the_limit_is_413(auth_client, settings):
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE == settings.API_MAX_BODY_BYTES
+
+    response = auth_client.post(
+        LIST_URL, body_of(settings.API_MAX_BODY_BYTES + 1), content_type="application/json"
+    )
 
     assert_problem(response, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request_too_large")
     assert not Item.objects.exists()
 
 
-@override_settings(API_MAX_BODY_BYTES=1024)
-def test_a_body_just_under_the_limit_is_accepted(auth_client):
-    payload = f'{{"name": "ok", "price": "1.00", "description": "{"x" * 900}"}}'
-
-    response = auth_client.post(LIST_URL, payload, content_type="application/json")
+def test_a_body_at_the_limit_is_accepted(auth_client, settings):
+    response = auth_client.post(
+        LIST_URL, body_of(settings.API_MAX_BODY_BYTES), content_type="application/json"
+    )
 
     assert response.status_code == HTTPStatus.CREATED
+
+
+def test_json_nested_deeper_than_python_can_decode_is_400(auth_client):
+    deep = "[" * 30_000 + "]" * 30_000  # within the size limit
+
+    response = auth_client.post(LIST_URL, deep, content_type="application/json")
+
+    assert_problem(response, HTTPStatus.BAD_REQUEST, "parse_error")
+    assert not Item.objects.exists()
 
 
 def test_a_wrong_method_is_405(auth_client, item):
@@ -153,3 +168,29 @@ def test_an_unexpected_error_is_a_500_problem(auth_client, monkeypatch):
 
     assert_problem(response, HTTPStatus.INTERNAL_SERVER_ERROR, "server_error")
     assert "boom" not in response.content.decode()
+
+
+def test_a_body_without_a_length_that_the_server_cannot_delimit_is_411(item):
+    """runserver passes a chunked body on undecoded, without `wsgi.input_terminated`."""
+    from backend.wsgi import application
+
+    before = item.quantity
+    patch = json.dumps({"quantity": before + 1}).encode()
+    environ = {
+        "REQUEST_METHOD": "PATCH",
+        "PATH_INFO": f"/api/items/{item.pk}/",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "CONTENT_TYPE": "application/json",
+        "wsgi.input": io.BytesIO(b"%x\r\n%s\r\n0\r\n\r\n" % (len(patch), patch)),
+        "wsgi.url_scheme": "http",
+    }
+    started = []
+
+    body = b"".join(application(environ, lambda status, headers: started.append(status)))
+
+    assert started == ["411 Length Required"]
+    assert json.loads(body)["code"] == "length_required"
+    item.refresh_from_db()
+    assert item.quantity == before
