@@ -1,7 +1,7 @@
 import re
 
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import models, transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -91,6 +91,20 @@ class ItemSerializer(serializers.ModelSerializer):
             "name": {"validators": [RegexValidator(NAME_PATTERN, NAME_MESSAGE)]},
             "description": {"validators": [RegexValidator(TEXT_PATTERN, TEXT_MESSAGE)]},
         }
+
+    def update(self, instance: Item, validated_data: dict) -> Item:
+        """Write the validated fields; a PATCH takes the others from the row as it is now.
+
+        The view read the item earlier, and `save()` writes every field: a PATCH of
+        one field would put back another client's change to the rest, made since.
+        So the row is locked and read again first, and the response shows exactly
+        the version written.
+        """
+        if not self.partial:
+            return super().update(instance, validated_data)
+        with transaction.atomic():
+            instance.refresh_from_db(from_queryset=Item.objects.select_for_update())
+            return super().update(instance, validated_data)
 
 
 class ItemReplaceSerializer(ItemSerializer):

@@ -1,11 +1,13 @@
 """The items API: every row of the README's API table, pagination and auth."""
 
 from datetime import datetime
+from decimal import Decimal
 from http import HTTPStatus
 
 import pytest
 
 from items.models import Item
+from items.views import ItemViewSet
 from tests.factories import ItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -104,6 +106,26 @@ def test_patch_changes_only_the_given_fields(auth_client, item):
     assert response.status_code == HTTPStatus.OK
     body = response.json()
     assert (body["quantity"], body["name"], body["version"]) == (42, item.name, 2)
+
+
+def test_a_patch_keeps_a_change_committed_after_the_item_was_read(auth_client, item, monkeypatch):
+    """Without If-Match, a PATCH of one field never puts back the others as first read."""
+    read_item = ItemViewSet.get_object
+
+    def read_then_another_client_writes(view):
+        read = read_item(view)
+        Item.objects.filter(pk=read.pk).update(price=Decimal("99.00"))
+        return read
+
+    monkeypatch.setattr(ItemViewSet, "get_object", read_then_another_client_writes)
+
+    response = auth_client.patch(detail_url(item.pk), {"quantity": 7}, format="json")
+
+    assert response.status_code == HTTPStatus.OK
+    item.refresh_from_db()
+    assert (item.price, item.quantity) == (Decimal("99.00"), 7)
+    body = response.json()
+    assert (body["price"], body["quantity"], body["version"]) == ("99.00", 7, item.version)
 
 
 def test_read_only_fields_are_ignored_on_write(auth_client, item):
