@@ -8,6 +8,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
     page_size_query_description = "Items per page, from 1; values above 100 give 100."
+    last_page_strings = ()  # DRF's default takes `page=last`; a page is a number
 
     def get_page_size(self, request) -> int:
         """The requested page size, capped; 400 for a value that is not a positive integer."""
@@ -19,8 +20,15 @@ class PageNumberPagination(pagination.PageNumberPagination):
         return min(int(value), self.max_page_size)
 
     def get_page_number(self, request, paginator):
-        if request.query_params.get(self.page_query_param) == "":
-            return ""  # DRF would read it as page 1; it is as invalid as `page=abc` (404)
+        """The page asked for, as a string the paginator validates (404 when invalid).
+
+        Only ASCII digits make a number: Python's int() would also read "\\u0661" (an
+        Arabic-Indic one) as 1. An empty value, which DRF reads as page 1, is as
+        invalid as `page=abc`.
+        """
+        page = request.query_params.get(self.page_query_param)
+        if page is not None and not (page.isascii() and page.isdigit()):
+            return "invalid"
         return super().get_page_number(request, paginator)
 
     def get_schema_operation_parameters(self, view) -> list[dict]:

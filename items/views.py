@@ -78,7 +78,7 @@ class ItemViewSet(viewsets.ModelViewSet):
 
     queryset = Item.objects.all()
     serializer_class = ItemSerializer
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = "[0-9]+"  # not \d, which also matches other scripts' digits
     filter_backends = [DjangoFilterBackend, ItemSearchFilter, StableOrderingFilter]
     filterset_class = ItemFilter
     search_fields = ["name", "description"]

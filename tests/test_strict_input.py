@@ -1,6 +1,7 @@
 """Fields accept exactly the JSON types the OpenAPI schema documents (found by schemathesis)."""
 
 from http import HTTPStatus
+from urllib.parse import quote
 
 import pytest
 
@@ -75,9 +76,20 @@ def test_an_empty_description_is_accepted(auth_client):
     assert response.status_code == HTTPStatus.CREATED
 
 
-@pytest.mark.parametrize("page", ["", "abc", "0"])
+@pytest.mark.parametrize("page", ["", "abc", "0", "last", "\u0661", "+1", " 1"])
 def test_an_invalid_page_is_404(api_client, page):
     response = api_client.get(LIST_URL, {"page": page})
+
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("zero", ["\u0660", "\uff10"], ids=["arabic-indic", "fullwidth"])
+def test_an_item_id_in_other_digits_than_ascii_is_404(api_client, item, zero):
+    """Python's int() reads "\u0661" as 1: the item's id in such digits must not find it."""
+    other_digits = str(item.pk).translate({ord("0") + n: ord(zero) + n for n in range(10)})
+
+    response = api_client.get(f"{LIST_URL}{quote(other_digits)}/")
 
     assert response.status_code == HTTPStatus.NOT_FOUND
     assert response.json()["code"] == "not_found"
