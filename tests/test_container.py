@@ -275,10 +275,12 @@ def test_liveness_answers_the_private_ip_host_the_load_balancer_sends(server):
     assert "no-store" in reply.headers["Cache-Control"]
 
 
-def test_the_api_refuses_a_host_that_is_not_allowed(server):
-    reply = server.request("GET", "/api/items/", headers={"Host": PRIVATE_IP_HOST})
+def test_the_api_refuses_a_host_that_is_not_allowed_and_logs_one_line_without_it(server):
+    reply = server.request("GET", "/api/items/", headers={"Host": "scanner-probe.example"})
 
     assert reply.status == 400
+    assert "scanner-probe.example" not in server.log_text()
+    assert server.log_lines()  # every line JSON: no plain-text fallback of a dropped record
 
 
 def test_readiness_reports_the_database_and_the_cache(server):

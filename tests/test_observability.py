@@ -431,3 +431,13 @@ def test_a_gunicorn_worker_writes_its_metrics_and_settles_its_caches_as_it_exits
 
     assert [record["Requests"] for record in emf_documents(emf_log)] == [1]
     assert settled == [1]
+
+
+def test_a_refused_host_is_one_access_line_without_its_value(client, json_log):
+    """Django would log the Host header and a traceback for each such request."""
+    response = client.get("/api/items/", HTTP_HOST="scanner-probe.example")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert [line["status"] for line in access_lines(json_log)] == [400]
+    assert {line["logger"] for line in json_log.lines()} == {"backend.access"}
+    assert "scanner-probe.example" not in json_log.text

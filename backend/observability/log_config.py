@@ -58,6 +58,13 @@ def logging_config(level: str = "INFO") -> dict:
             # Django's own handlers print plain text in debug and mail admins;
             # its records go to the root's JSON handler instead.
             "django": {"handlers": [], "level": level, "propagate": True},
+            # A refused Host is logged with its value and a traceback, once per
+            # request: scanners send thousands. The access line (status 400) stays.
+            "django.security.DisallowedHost": {
+                "handlers": [],
+                "level": "CRITICAL",
+                "propagate": False,
+            },
             METRICS_LOGGER: {"handlers": ["emf"], "level": "INFO", "propagate": False},
             "gunicorn.error": {"handlers": ["stdout"], "level": level, "propagate": False},
             # The application writes the access line (with request id, route, cache
