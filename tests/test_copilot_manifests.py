@@ -41,9 +41,10 @@ CODE_READING_THE_ENVIRONMENT = [
     *sorted((PROJECT_ROOT / "backend").glob("**/*.py")),
     PROJECT_ROOT / "gunicorn.conf.py",
 ]
-# env.str("NAME"...), env.int(...), os.environ.get("NAME"...), gunicorn.conf.py's _int("NAME"...).
+# env.str("NAME"...), env.int(...), os.environ.get("NAME"...), gunicorn.conf.py's _int("NAME"...);
+# not a WSGI `environ.get(...)`, which reads the request.
 ENVIRONMENT_READ = re.compile(
-    r"(?:\benv\.\w+|environ\.get|\b_int|\bthrottle_rate)\(\s*[\"']([A-Z][A-Z0-9_]*)[\"']"
+    r"(?:\benv\.\w+|\bos\.environ\.get|\b_int|\bthrottle_rate)\(\s*[\"']([A-Z][A-Z0-9_]*)[\"']"
 )
 # Variables the code reads that the service's manifest leaves unset, on purpose.
 LEFT_UNSET_IN_THE_SERVICE = {
