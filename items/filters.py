@@ -1,7 +1,8 @@
 """Query parameters of the item list: filters, search and ordering.
 
 Every parameter is validated: a value the API cannot use is a 400 naming the parameter,
-never silently ignored and never a database error.
+never silently ignored and never a database error. A parameter the API does not know is
+ignored, so that clients may add their own (a cache-busting `_=…`, say).
 """
 
 import re

@@ -30,6 +30,10 @@ class PriceField(serializers.DecimalField):
     and the accepted input is exactly what the schema's pattern describes.
     """
 
+    default_error_messages = {
+        "invalid": 'Give a string from "0.00" to "99999999.99", with at most 2 decimals.'
+    }
+
     def to_internal_value(self, data):
         if not isinstance(data, str) or not re.fullmatch(PRICE_PATTERN, data):
             self.fail("invalid")

@@ -50,6 +50,16 @@ def test_invalid_fields_get_400_keyed_by_field(auth_client, payload, bad_fields)
     assert not Item.objects.exists()
 
 
+@pytest.mark.parametrize("price", ["-1", "100000000", "1.234", 19.99])
+def test_a_price_out_of_range_or_form_says_what_is_accepted(auth_client, price):
+    response = auth_client.post(LIST_URL, {"name": "ok", "price": price}, format="json")
+
+    body = assert_problem(response, HTTPStatus.BAD_REQUEST, "invalid")
+    assert body["errors"]["price"] == [
+        'Give a string from "0.00" to "99999999.99", with at most 2 decimals.'
+    ]
+
+
 def test_a_json_array_body_is_400(auth_client):
     response = auth_client.post(LIST_URL, "[1, 2]", content_type="application/json")
 
