@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import OperationalError
 from django.http import Http404, JsonResponse
+from django.urls import Resolver404, resolve
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema
@@ -119,8 +120,22 @@ def database_unavailable(error: OperationalError) -> JsonResponse:
 
 @csrf_exempt  # a 404 in the problem shape, whatever the method, never an HTML 403
 def api_not_found(request, *args, **kwargs) -> JsonResponse:
-    """Any path under /api/ that no route matches."""
-    return problem_response(404, code="not_found", detail="No API route matches this path.")
+    """Any path under /api/ that no route matches; it names the path with a slash that does.
+
+    A redirect (APPEND_SLASH) would turn a POST into a GET in many clients.
+    """
+    detail = "No API route matches this path."
+    with_slash = f"{request.path}/"
+    if not request.path.endswith("/") and _is_api_route(with_slash):
+        detail += f" API paths end with a slash: {with_slash}"
+    return problem_response(404, code="not_found", detail=detail)
+
+
+def _is_api_route(path: str) -> bool:
+    try:
+        return resolve(path).func is not api_not_found
+    except Resolver404:
+        return False
 
 
 def bad_request(request, exception):

@@ -204,3 +204,19 @@ def test_a_body_without_a_length_that_the_server_cannot_delimit_is_411(item):
     assert json.loads(body)["code"] == "length_required"
     item.refresh_from_db()
     assert item.quantity == before
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_an_api_path_without_its_slash_is_404_naming_the_path_with_it(auth_client, method):
+    response = getattr(auth_client, method)("/api/items", {"name": "x", "price": "1.00"})
+
+    body = assert_problem(response, HTTPStatus.NOT_FOUND, "not_found")
+    assert body["detail"].endswith("API paths end with a slash: /api/items/")
+    assert not Item.objects.exists()
+
+
+def test_an_unknown_api_path_is_404_without_a_suggestion(api_client):
+    response = api_client.get("/api/nothing-here")
+
+    body = assert_problem(response, HTTPStatus.NOT_FOUND, "not_found")
+    assert body["detail"] == "No API route matches this path."
