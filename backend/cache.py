@@ -245,12 +245,16 @@ class RedisStore:
     ) -> tuple[str | None, int, Stored | None]:
         """Take the lease with a new token (None: another reader holds it), then `read`.
 
-        One round trip on the kept connection, as `read`.
+        One round trip on the kept connection, as `read`. The lease is read back
+        rather than judged by SET's reply: if `_exchange` sends the commands again
+        after a connection reset, the lease the first sending took is still this
+        reader's, not another's to wait for.
         """
         token = secrets.token_hex(8)
         request = pack_command(("SET", lease_key, token, "NX", "PX", ttl_ms))
-        taken, *replies = self._exchange(request + self._read_request(key, generation_key), 3)
-        return (token if taken else None), *self._read_replies(*replies)
+        request += pack_command(("GET", lease_key))
+        _, holder, *replies = self._exchange(request + self._read_request(key, generation_key), 4)
+        return (token if holder == token.encode() else None), *self._read_replies(*replies)
 
     @staticmethod
     def _read_request(key: str, generation_key: str) -> bytes:

@@ -5,6 +5,7 @@ import time
 
 import pytest
 from django.core.cache import caches
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from backend.cache import (
     BYPASS,
@@ -38,6 +39,28 @@ def loader(version: int, payload: bytes = b"{}"):
 
     load.calls = calls
     return load
+
+
+class RecordingStore:
+    """A store in front of another, recording the name of each operation it is asked for."""
+
+    def __init__(self, store):
+        self.store = store
+        self.calls = []
+
+    def __getattr__(self, name):
+        operation = getattr(self.store, name)
+
+        def recorded(*args):
+            self.calls.append(name)
+            return operation(*args)
+
+        return recorded
+
+
+def beside(engine: ReadThroughCache, store) -> ReadThroughCache:
+    """Another engine of the same namespace, using `store`."""
+    return ReadThroughCache(namespace=engine.namespace, store_factory=lambda: store)
 
 
 def take_lease(engine: ReadThroughCache, ttl_ms: int, key_id: int = 1) -> str | None:
@@ -131,6 +154,7 @@ def test_a_load_slower_than_half_the_tombstone_lifetime_is_not_filled(engine, se
 
     assert cache_stats()["stale_fill_rejected"] == before + 1
     assert engine.get_or_fill(1, loader(1)).status == MISS
+    assert take_lease(engine, 1000)  # each released its lease, the first without a fill
 
 
 def test_a_load_that_fails_releases_its_lease(engine):
@@ -146,10 +170,9 @@ def test_a_load_that_fails_releases_its_lease(engine):
 
 def test_a_miss_makes_three_store_calls_and_leaves_no_lease_behind(engine):
     """A lookup, the lease with a second look, and the fill that releases the lease."""
-    store = LosesInvalidations(engine.store)  # records each call; loses nothing
-    recorded = ReadThroughCache(namespace=engine.namespace, store_factory=lambda: store)
+    store = RecordingStore(engine.store)
 
-    assert recorded.get_or_fill(1, loader(1)).status == MISS
+    assert beside(engine, store).get_or_fill(1, loader(1)).status == MISS
 
     assert store.calls == ["read", "take_lease_and_read", "fill"]
     assert take_lease(engine, 1000)  # free for the next reader, not after its lifetime
@@ -160,6 +183,74 @@ def test_a_fill_that_loses_to_a_newer_write_still_releases_its_lease(engine):
 
     assert engine.get_or_fill(1, loader(4)).status == MISS  # loaded before version 5
 
+    assert take_lease(engine, 1000)
+
+
+def test_a_leader_that_finds_the_entry_filled_since_its_lookup_releases_its_lease(engine):
+    class FirstLookupMisses(RecordingStore):
+        def read(self, key, generation_key):  # as if the fill came right after it
+            return self.store.read(key, generation_key)[0], None
+
+    engine.get_or_fill(1, loader(1))
+
+    assert beside(engine, FirstLookupMisses(engine.store)).get_or_fill(1, loader(1)).status == HIT
+    assert take_lease(engine, 1000)
+
+
+def test_a_fill_the_store_fails_releases_its_lease_when_the_store_answers(engine):
+    class FillFails(RecordingStore):
+        def fill(self, *args):
+            raise ConnectionError("the fill was lost")
+
+    assert beside(engine, FillFails(engine.store)).get_or_fill(1, loader(1)).status == MISS
+
+    assert take_lease(engine, 1000)
+
+
+def test_a_lease_taken_before_the_generation_check_fails_is_released(engine):
+    """The lease read finds the counter lost (below this process's floor) and cannot raise it."""
+
+    class CounterLostAfterTheLookup(RecordingStore):
+        def take_lease_and_read(self, *args):
+            token, _, stored = self.store.take_lease_and_read(*args)
+            return token, 0, stored
+
+        def raise_generation(self, *args):
+            raise ConnectionError("the store went away")
+
+    store = CounterLostAfterTheLookup(engine.store)
+    reader = beside(engine, store)
+    # As after this process moved the generation past an outage it saw.
+    reader._floor_generation = engine.store.advance_generation(engine._generation_key())
+
+    assert reader.get_or_fill(1, loader(1)).status == BYPASS
+    assert "release_lease" in store.calls
+    assert take_lease(engine, 1000)
+
+
+def test_a_lease_whose_reply_a_reset_connection_lost_is_still_its_takers(monkeypatch, settings):
+    """The commands ran, the connection dropped before their replies, and were sent again."""
+    settings.CACHE_LOCK_WAIT = 0.3
+    engine = ReadThroughCache(namespace="protocol", store_factory=RedisStore)
+    engine.get_or_fill(2, loader(1))  # this thread's connection is now a kept one
+    send_and_read = RedisStore._send_and_read
+    dropped = []
+
+    def drop_the_first_lease_reply(connection, request, replies):
+        result = send_and_read(connection, request, replies)
+        if b"SET" in request and not dropped:
+            dropped.append(request)
+            connection.disconnect()
+            raise RedisConnectionError("Connection closed by server.")
+        return result
+
+    monkeypatch.setattr(RedisStore, "_send_and_read", staticmethod(drop_the_first_lease_reply))
+    started = time.monotonic()
+
+    assert engine.get_or_fill(1, loader(1)).status == MISS
+
+    assert dropped
+    assert time.monotonic() - started < settings.CACHE_LOCK_WAIT  # led, did not wait on itself
     assert take_lease(engine, 1000)
 
 
@@ -208,25 +299,10 @@ def test_a_reader_waiting_for_a_leader_that_filled_nothing_stops_when_it_is_done
     assert len(read_calls) <= 3  # not a poll every 5 ms for CACHE_LOCK_WAIT
 
 
-class LosesInvalidations:
-    """A store shared by two processes, whose invalidations fail for one of them.
+class LosesInvalidations(RecordingStore):
+    """A store shared by two processes, whose invalidations fail for one of them."""
 
-    It records the name of each operation it is asked for.
-    """
-
-    def __init__(self, store):
-        self.store = store
-        self.failing = False
-        self.calls = []
-
-    def __getattr__(self, name):
-        operation = getattr(self.store, name)
-
-        def recorded(*args):
-            self.calls.append(name)
-            return operation(*args)
-
-        return recorded
+    failing = False
 
     def invalidate(self, *args) -> None:
         self.calls.append("invalidate")
