@@ -1,12 +1,12 @@
 """`make bench`: the read path's throughput and latency, as ratios measured in one run.
 
 Seeds BENCH_ITEMS rows into a dedicated PostgreSQL database, starts gunicorn with
-production settings three times (cache on, cache off, throttle on) against the
-local PostgreSQL and Redis, drives each from a second process with wrk on loopback
-and prints one Markdown table. Every scenario runs BENCH_REPEAT times, interleaved,
-and the median run is reported, so slow drift on a shared machine hits all alike;
-the target ratios are also printed round by round, to show how far the machine's
-noise moved them within the run.
+production settings (but for worker recycling) three times (cache on, cache off,
+throttle on) against the local PostgreSQL and Redis, drives each from a second
+process with wrk on loopback and prints one Markdown table. Every scenario runs
+BENCH_REPEAT times, interleaved, and the median run is reported, so slow drift on a
+shared machine hits all alike; the target ratios are also printed round by round, to
+show how far the machine's noise moved them within the run.
 
 Beside throughput and latency, each row says how much CPU one request cost in each
 process on the machine (the service, Redis, PostgreSQL, wrk): on a machine where all of
@@ -81,6 +81,10 @@ def service_env(**overrides: str) -> dict:
         # A fresh prefix: every run starts cold and never reads an older run's entries.
         "CACHE_KEY_PREFIX": f"bench-{time.time_ns()}",
         "WEB_CONCURRENCY": WORKERS,
+        # No worker recycling: at the bench's rates each worker reached the production
+        # 50,000 requests in round 2, and the restart (a second of CPU, cold caches)
+        # landed in whichever row ran then, the same rows in every run.
+        "GUNICORN_MAX_REQUESTS": "0",
         # Off unless a scenario turns it on: it costs Redis round trips of its own.
         "API_THROTTLE_ANON_RATE": "",
         **overrides,
