@@ -9,12 +9,13 @@ from backend import health
 from backend.errors import api_not_found
 
 urlpatterns = [
+    # First: Django tries the patterns in order, and item reads are most of the traffic.
+    path("api/", include("items.urls")),
     path("", RedirectView.as_view(url="/api/docs/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
-    path("api/", include("items.urls")),
     re_path(r"^api/", api_not_found),
     # Served by health.HealthCheckMiddleware before host validation; listed here so
     # the URL map is complete and `reverse()` knows them.
