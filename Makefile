@@ -9,7 +9,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/items
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench bench-cpu upgrade-check clean
+.PHONY: help install run test lint format bench bench-cpu bench-instructions upgrade-check clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,11 @@ bench: install ## Measure cached vs uncached reads vs the framework floor (needs
 
 bench-cpu: install ## CPU per request of a cache hit, layer by layer (after make bench)
 	$(BIN)/python bench/hit_path_cpu.py
+
+bench-instructions: install ## Instructions per request under callgrind, repeatable (after make bench)
+	@command -v valgrind >/dev/null || { echo "installing valgrind (Debian package)"; \
+		apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
+	$(BIN)/python bench/instructions.py
 
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
