@@ -82,7 +82,7 @@ def service_env(**overrides: str) -> dict:
         "CACHE_KEY_PREFIX": f"bench-{time.time_ns()}",
         "WEB_CONCURRENCY": WORKERS,
         # No worker recycling: at the bench's rates each worker reached the production
-        # 50,000 requests in round 2, and the restart (a second of CPU, cold caches)
+        # 50,000 requests in round 2, and the restart (about 0.6 s of CPU, cold caches)
         # landed in whichever row ran then, the same rows in every run.
         "GUNICORN_MAX_REQUESTS": "0",
         # Off unless a scenario turns it on: it costs Redis round trips of its own.
