@@ -515,7 +515,9 @@ class ReadThroughCache:
         # One lease per schema: a reader never waits for a fill it could not use.
         return self._key(f"lease:s{self.schema}", key_id)
 
+    @functools.cached_property
     def _generation_key(self) -> str:
+        # Made once, like `_keys`: every read sends it.
         return self._keys.make_key(f"{self.namespace}:generation")
 
     @functools.cached_property
@@ -539,6 +541,7 @@ class ReadThroughCache:
         """Forget the store and breaker state (after settings change, in tests)."""
         self._store = None
         self.__dict__.pop("_keys", None)
+        self.__dict__.pop("_generation_key", None)
         redis_breaker.cache_clear()
         self._failures = self._failures_repaired = 0
         self._floor_generation = 0
@@ -585,7 +588,7 @@ class ReadThroughCache:
             # the counter back up, or this process and the others would keep
             # overwriting each other's entries under two generations.
             return self._call(
-                self.store.raise_generation, self._generation_key(), self._floor_generation
+                self.store.raise_generation, self._generation_key, self._floor_generation
             )
         self._advance_generation(self._call)
         return max(found, self._floor_generation)
@@ -601,13 +604,13 @@ class ReadThroughCache:
             failures = self._failures
             if failures == self._failures_repaired:
                 return
-            advanced = call(self.store.advance_generation, self._generation_key())
+            advanced = call(self.store.advance_generation, self._generation_key)
             # Never lower: a counter that Redis lost restarts below this floor.
             self._floor_generation = max(self._floor_generation, advanced)
             self._failures_repaired = failures
 
     def _lookup(self, key: str) -> tuple[int, Entry | None]:
-        return self._usable(*self._call(self.store.read, key, self._generation_key()))
+        return self._usable(*self._call(self.store.read, key, self._generation_key))
 
     def _usable(self, generation: int, stored: Stored | None) -> tuple[int, Entry | None]:
         """The generation to fill under, and the stored entry if it may be served."""
@@ -635,7 +638,7 @@ class ReadThroughCache:
             return Read(load(), BYPASS)
         key = self._key("entry", key_id)
         try:
-            generation, entry = self._lookup(key)
+            _, entry = self._lookup(key)
         except CacheUnavailable:
             return Read(load(), BYPASS)
         if entry is not None:
@@ -675,7 +678,7 @@ class ReadThroughCache:
         """
         ttl_ms = _ms(settings.CACHE_LOCK_WAIT * 5)
         token, *found = self._call(
-            self.store.take_lease_and_read, lease, ttl_ms, key, self._generation_key()
+            self.store.take_lease_and_read, lease, ttl_ms, key, self._generation_key
         )
         try:
             return token, *self._usable(*found)

@@ -66,7 +66,7 @@ def beside(engine: ReadThroughCache, store) -> ReadThroughCache:
 def take_lease(engine: ReadThroughCache, ttl_ms: int, key_id: int = 1) -> str | None:
     """Take the lease on `key_id` as a reader would; its token, or None when it is held."""
     token, _, _ = engine.store.take_lease_and_read(
-        engine._lease_key(key_id), ttl_ms, engine._key("entry", key_id), engine._generation_key()
+        engine._lease_key(key_id), ttl_ms, engine._key("entry", key_id), engine._generation_key
     )
     return token
 
@@ -221,7 +221,7 @@ def test_a_lease_taken_before_the_generation_check_fails_is_released(engine):
     store = CounterLostAfterTheLookup(engine.store)
     reader = beside(engine, store)
     # As after this process moved the generation past an outage it saw.
-    reader._floor_generation = engine.store.advance_generation(engine._generation_key())
+    reader._floor_generation = engine.store.advance_generation(engine._generation_key)
 
     assert reader.get_or_fill(1, loader(1)).status == BYPASS
     assert "release_lease" in store.calls
@@ -399,7 +399,7 @@ def test_after_the_store_loses_its_generation_processes_agree_on_one_again(two_p
     writer.invalidate(1, 1)  # lost: the writer will advance the generation
     store.failing = False
     writer.invalidate(2, 1)  # ... which it does here: generation 1
-    lose_generation(store.store, writer._generation_key())
+    lose_generation(store.store, writer._generation_key)
 
     reader.get_or_fill(3, loader(1))  # the reader sees generation 0 and fills
     writer.get_or_fill(3, loader(1))  # the writer knows better: a miss, and it refills
