@@ -17,8 +17,8 @@ VERBOSITY_FLAGS = {0: ["--quiet"], 1: [], 2: ["--verbose"], 3: ["-vv"]}
 class PytestTestRunner:
     """Hand the labels and options of `manage.py test` to pytest and exit with its status.
 
-    Labels are pytest's: paths and node ids (`tests/test_models.py::test_x`). Other pytest
-    options follow `--`: `manage.py test -- -x --lf tests/test_models.py`.
+    Labels are pytest's: paths and node ids (`tests/test_models.py::test_x`). Any other pytest
+    option goes after `--`, with the paths after it: `manage.py test -k cache -- -x tests/`.
     """
 
     def __init__(self, verbosity=1, failfast=False, keyword=None, markexpr=None, **kwargs):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from backend.test_runner import PytestTestRunner
 from tests.project_copy import bare_environment, copy_project
 
 TINY_TESTS = """
@@ -114,3 +115,21 @@ def test_the_run_uses_pytest_configuration_and_ignores_the_developer_env_file(pr
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "test_settings_come_from_pytest_configuration PASSED" in result.stdout
+
+
+def test_django_options_become_their_pytest_equivalents(settings):
+    runner = PytestTestRunner(verbosity=2, failfast=True, keyword="cache", markexpr="not browser")
+
+    assert runner.pytest_arguments(["tests/test_models.py"]) == [
+        "-c",
+        str(settings.BASE_DIR / "pyproject.toml"),
+        "--rootdir",
+        str(settings.BASE_DIR),
+        "--verbose",
+        "--exitfirst",
+        "-k",
+        "cache",
+        "-m",
+        "not browser",
+        "tests/test_models.py",
+    ]
