@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 # make test talks to real servers; override either to point elsewhere.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/items
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
-# Where make run serves, and where the browser tests look for Debian's Chromium.
+# Where make run serves; where Debian's Chromium lives (tests/browser/conftest.py looks there).
 RUN_ADDRESS ?= 127.0.0.1:8000
 CHROMIUM ?= /usr/bin/chromium
 # Tools the targets need come from Debian's packages, through sudo unless already root.
