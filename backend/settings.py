@@ -4,7 +4,9 @@ The README's configuration table lists each variable. Defaults give the embedded
 development setup (SQLite and an in-process cache); production supplies the rest.
 """
 
+import os
 import re
+from collections import ChainMap
 from pathlib import Path
 
 import environ
@@ -15,7 +17,28 @@ from backend.observability.log_config import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+
+class Env(environ.Env):
+    """django-environ's Env over the real environment, with .env's values beneath it.
+
+    read_env() fills the first map only with names the environment lacks, so real variables
+    win, and os.environ stays as it was: a process started from here (`manage.py test`'s
+    pytest) sees the real environment, never the file's values.
+    """
+
+    ENVIRON = ChainMap({}, os.environ)
+
+
+env = Env()
+
+# .env beside manage.py holds development values (`make run` writes it; git and the image
+# leave it out). manage.py turns this on, so every management command in any terminal shares
+# the dev server's settings; gunicorn, pytest and plain imports never read the file.
+if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
+    env.read_env(BASE_DIR / ".env")
+
+# `manage.py test` runs the pytest suite with pytest's own configuration.
+TEST_RUNNER = "backend.test_runner.PytestTestRunner"
 
 # --- Core -----------------------------------------------------------------------
 
@@ -27,7 +50,7 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
             "DJANGO_SECRET_KEY is not set. Set it to a long random value "
-            "(production reads it from a secret; `make run` sets a development key)."
+            "(production reads it from a secret; `make run` writes a development key to .env)."
         )
     SECRET_KEY = "django-insecure-development-only"
 

@@ -259,6 +259,7 @@ def test_the_image_holds_the_application_and_no_development_files(app_root):
         "items/__pycache__/views.cpython-311.pyc",
         "staticfiles/admin/css/base.css",
         "db.sqlite3",
+        ".env",
     ],
 )
 def test_what_tools_and_tests_create_in_the_checkout_stays_out_of_the_image(path):

@@ -30,7 +30,8 @@ def run_django(environment: dict, *args: str) -> subprocess.CompletedProcess:
     }
     return subprocess.run(
         [sys.executable, *args],
-        env={**inherited, **environment},
+        # Only `environment`: manage.py would otherwise add a developer's .env beneath it.
+        env={**inherited, "DJANGO_READ_DOT_ENV_FILE": "false", **environment},
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
