@@ -84,9 +84,11 @@ TEMPLATES = [
 
 # --- Data tier ------------------------------------------------------------------
 # DATABASE_URL wins; otherwise the JSON secret Copilot injects (DB_SECRET);
-# otherwise a SQLite file beside manage.py. See backend/connections.py.
+# otherwise, with DEBUG on, a SQLite file beside manage.py; otherwise the process
+# refuses to start, unless DJANGO_ALLOW_NO_DATABASE says the command needs none
+# (the image build's collectstatic). See backend/connections.py.
 
-DATABASES = {"default": database_config(env, default_sqlite=BASE_DIR / "db.sqlite3")}
+DATABASES = {"default": database_config(env, default_sqlite=BASE_DIR / "db.sqlite3", debug=DEBUG)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # REDIS_URL (or REDIS_HOST and friends) selects django-redis; unset, an
