@@ -181,8 +181,11 @@ REST_FRAMEWORK = {
         "anon": throttle_rate("API_THROTTLE_ANON_RATE", default="100/min"),
         "user": throttle_rate("API_THROTTLE_USER_RATE", default="1000/min"),
     },
-    # Proxies whose X-Forwarded-For entry to trust for a client's address: the ALB is one.
-    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=1),
+    # Proxies whose X-Forwarded-For entry to trust for a client's address. 0, the
+    # socket's address, by default: reached directly (`docker run -p`, a misrouted
+    # port), the service would otherwise let a client pick its address with the
+    # header. The manifests set the count their topology has (1 behind the ALB).
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
 }
 
 # With it on, PUT, PATCH and DELETE without If-Match get 428 (lost-update protection).
