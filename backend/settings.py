@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from backend.connections import caches_config, database_config
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -53,6 +55,9 @@ MIDDLEWARE = [
     "backend.health.HealthCheckMiddleware",
     "backend.observability.request_id.RequestIdMiddleware",
     "backend.observability.access.AccessLogMiddleware",
+    # Before anything that can answer on its own (an HTTPS redirect, a static file,
+    # CommonMiddleware), so those answers carry CORS headers and preflights stop here.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -202,6 +207,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- Browser clients on other origins (CORS) ---------------------------------------
+# https://github.com/adamchainz/django-cors-headers#configuration
+
+# e.g. https://app.example.com; none by default, so no other origin's script may read
+# a response. Token authentication travels in a header, so no credentials (cookies)
+# are allowed cross-origin.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/"
+# The conditional request headers the API honours (README: conditional requests).
+CORS_ALLOW_HEADERS = (*default_headers, "if-match", "if-none-match", "if-modified-since")
+# Response headers a script may read beyond the CORS-safelisted ones.
+CORS_EXPOSE_HEADERS = ["etag", "location", "x-cache", "x-request-id", "retry-after"]
 
 # --- Security: HTTPS ends at the load balancer ------------------------------------
 # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
