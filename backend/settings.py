@@ -5,6 +5,7 @@ development setup (SQLite and an in-process cache); production supplies the rest
 """
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -41,6 +42,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "corsheaders",
     "rest_framework",
     "rest_framework.authtoken",
@@ -66,6 +68,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "backend.urls"
@@ -122,6 +126,26 @@ AUTH_PASSWORD_VALIDATORS = [
         "NumericPasswordValidator",
     )
 ]
+
+# Failed logins (the admin's form) are counted per client address by django-axes
+# (https://django-axes.readthedocs.io/en/latest/4_configuration.html). Its backend
+# comes first and refuses any login, even a correct one, while the address is locked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# In PostgreSQL, which every task shares and a login needs anyway; the cache would
+# forget the counts in a Redis outage and its fail-open rule would lift the limit.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+# Failures older than this are forgotten, and a lock lifts this long after the last one.
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+# By address alone: locking a user name would let anyone lock its owner out.
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+# The address the rate limits use (API_NUM_PROXIES), so a client cannot reset its
+# count with an X-Forwarded-For header of its own.
+AXES_CLIENT_IP_CALLABLE = "backend.throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "backend.login_lockout.lockout_response"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -247,6 +271,8 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = logging_config(LOG_LEVEL)
+# django-axes announces its configuration at INFO on every start, each command's too.
+LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}
 
 # CloudWatch Embedded Metric Format lines: latency, counts, query counts and cache
 # outcomes of requests (backend/observability/metrics.py).
