@@ -140,6 +140,11 @@ AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
 # Failures older than this are forgotten, and a lock lifts this long after the last one.
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() <= 0:
+    # django-axes reads a zero cool-off as a lock that never lifts.
+    raise ImproperlyConfigured(
+        "ADMIN_LOGIN_FAILURE_LIMIT and ADMIN_LOGIN_COOLOFF_MINUTES must be above 0."
+    )
 # By address alone: locking a user name would let anyone lock its owner out.
 AXES_LOCKOUT_PARAMETERS = ["ip_address"]
 # The address the rate limits use (API_NUM_PROXIES), so a client cannot reset its

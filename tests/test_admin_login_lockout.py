@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management import call_command
 
 from tests.factories import UserFactory
+from tests.test_configuration import run_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -46,6 +47,22 @@ def is_logged_in(client) -> bool:
 
 def test_the_limit_and_cool_off_defaults_suit_a_human_who_mistypes():
     assert (settings.AXES_FAILURE_LIMIT, settings.AXES_COOLOFF_TIME.total_seconds()) == (5, 900)
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [{"ADMIN_LOGIN_FAILURE_LIMIT": "0"}, {"ADMIN_LOGIN_COOLOFF_MINUTES": "0"}],
+    ids=["no-failures", "no-cool-off"],
+)
+def test_a_limit_or_cool_off_of_zero_stops_the_process_at_start(variables):
+    result = run_settings(
+        DJANGO_SECRET_KEY="x", DATABASE_URL="postgres://app@db.internal/items", **variables
+    )
+
+    assert result.returncode != 0
+    assert "ADMIN_LOGIN_FAILURE_LIMIT and ADMIN_LOGIN_COOLOFF_MINUTES must be above 0" in (
+        result.stderr
+    )
 
 
 def test_failed_logins_up_to_the_limit_lock_the_address_out_even_for_the_right_password(
