@@ -54,6 +54,7 @@ LEFT_UNSET_IN_THE_SERVICE = {
     "PORT": "the Dockerfile sets it, to the manifest's image.port (checked above)",
     "DJANGO_STATIC_ROOT": "the Dockerfile sets it to where collectstatic ran",
     "DJANGO_READ_DOT_ENV_FILE": "off unless manage.py turns it on; the image holds no .env",
+    "DJANGO_ALLOW_NO_DATABASE": "only the image build's collectstatic runs without a database",
     "COPILOT_ENVIRONMENT_NAME": "Copilot injects it into every task",
     "METRICS_ENVIRONMENT": "defaults to COPILOT_ENVIRONMENT_NAME",
     "DJANGO_SECURE_HSTS_PRELOAD": "a commitment for the whole domain, for its owner to make",
