@@ -6,6 +6,8 @@ a body and on routes that do not.
 """
 
 import contextlib
+import io
+import json
 import re
 import select
 import socket
@@ -13,7 +15,8 @@ import time
 from dataclasses import dataclass
 
 import pytest
-from django.db import connection
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, connection
 from rest_framework.authtoken.models import Token
 
 from items.models import Item
@@ -209,3 +212,67 @@ def answered(sock: socket.socket) -> bool:
     """Whether the server has sent something, after waiting a moment for it."""
     readable, _, _ = select.select([sock], [], [], 0.2)
     return bool(readable)
+
+
+# --- The answers, through the WSGI application without a server ----------------------
+
+
+@pytest.fixture
+def connections_kept():
+    """Keep the test's database connection open across a request, as Django's test client does."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+def wsgi_call(method: str, path: str, body: bytes, **headers) -> tuple[str, bytes]:
+    """Call backend.wsgi.application with a body whose deadline has already passed."""
+    from backend.wsgi import application
+
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.url_scheme": "http",
+        **headers,
+    }
+    started = []
+    content = b"".join(application(environ, lambda status, _headers: started.append(status)))
+    return started[0], content
+
+
+def test_the_api_answers_a_late_body_408_as_a_problem(settings, item, user, connections_kept):
+    settings.API_BODY_TIMEOUT_SECONDS = 0
+    token = Token.objects.create(user=user).key
+
+    status, content = wsgi_call(
+        "PATCH",
+        f"/api/items/{item.pk}/",
+        b'{"quantity": 5}',
+        CONTENT_TYPE="application/json",
+        HTTP_AUTHORIZATION=f"Token {token}",
+    )
+
+    assert status == "408 Request Timeout"
+    assert json.loads(content)["code"] == "request_timeout"
+    assert Item.objects.get(pk=item.pk).quantity == item.quantity
+
+
+def test_the_admin_answers_a_late_form_400(settings, db, connections_kept):
+    settings.API_BODY_TIMEOUT_SECONDS = 0
+    csrf_secret = "a" * 32  # the CSRF check reads the form, so it must get that far
+
+    status, _ = wsgi_call(
+        "POST",
+        "/admin/login/",
+        b"username=a&password=b",
+        CONTENT_TYPE="application/x-www-form-urlencoded",
+        HTTP_COOKIE=f"csrftoken={csrf_secret}",
+    )
+
+    assert status == "400 Bad Request"
