@@ -91,6 +91,8 @@ class ReadWatchdog:
 
 
 def _stop_reading(sock: socket.socket):
+    # Safe only while a connection carries one request at a time: gunicorn's HTTP/2,
+    # which multiplexes requests over one socket, is off (its default).
     with contextlib.suppress(OSError):  # already closed
         sock.shutdown(socket.SHUT_RD)
 
