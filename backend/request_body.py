@@ -14,7 +14,6 @@ import os
 import socket
 import threading
 import time
-from contextlib import contextmanager
 from http import HTTPStatus
 
 from django.core.exceptions import BadRequest, RequestDataTooBig
@@ -50,7 +49,7 @@ class ReadWatchdog:
         self._order = itertools.count()
         self._owner_pid = None
 
-    @contextmanager
+    @contextlib.contextmanager
     def watching(self, sock: socket.socket, deadline: float):
         """Shut `sock`'s read side if the block is still running at `deadline`."""
         with self._condition:
