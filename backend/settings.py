@@ -198,6 +198,9 @@ STORAGES = {
 # Largest request body the API parses; bigger bodies get 413.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# Seconds from a request's arrival within which its body must have arrived, once the
+# API reads it; a slower client gets 408 and the connection closes (backend/wsgi.py).
+API_BODY_TIMEOUT_SECONDS = env.float("API_BODY_TIMEOUT_SECONDS", default=10.0)
 
 
 def throttle_rate(variable: str, *, default: str) -> str | None:
