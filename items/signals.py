@@ -4,6 +4,7 @@ A rolled-back transaction runs no on_commit callback, so it leaves the cache as
 it was. Receivers are connected in ItemsConfig.ready().
 """
 
+import contextlib
 import logging
 
 from django.conf import settings
@@ -13,7 +14,7 @@ from django.dispatch import receiver
 
 from backend.cache import CacheUnavailable
 from items import cache
-from items.models import Item, items_bulk_changed
+from items.models import Item, items_bulk_changed, items_changed_unnamed
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,13 @@ def invalidate_deleted_item(sender, instance: Item, using: str, **kwargs) -> Non
 @receiver(items_bulk_changed, sender=Item, dispatch_uid="items.invalidate_bulk_changed")
 def invalidate_bulk_changed(sender, versions: list[tuple[int, int]], **kwargs) -> None:
     cache.items_changed(versions)
+
+
+@receiver(items_changed_unnamed, sender=Item, dispatch_uid="items.invalidate_unnamed")
+def invalidate_unnamed(sender, **kwargs) -> None:
+    # A failure is on record: the process advances the generation once the cache answers.
+    with contextlib.suppress(CacheUnavailable):
+        cache.all_items_changed()
 
 
 def invalidate_after_migrate(sender, using: str, **kwargs) -> None:
