@@ -476,3 +476,20 @@ def test_the_dashboard_shows_every_alarm_that_exists_in_every_environment(templa
 
 def test_the_template_path_is_what_copilot_reads_for_the_service():
     assert Path(TEMPLATE_PATH).parent == COPILOT_DIR / SERVICE / "addons"
+
+
+def test_every_alarm_links_to_a_runbook_section_named_after_it(template, metrics_namespace):
+    guide = (COPILOT_DIR.parent / "docs" / "scaling.md").read_text()
+    sections = set(re.findall(r"^### ([a-z0-9-]+)$", guide, re.M))
+    resolve = Resolver(template, "prod", metrics_namespace)
+    prefix = f"{application_name()}-prod-{SERVICE}-"
+
+    links = {
+        resolve(a["Properties"]["AlarmName"]).removeprefix(prefix): re.findall(
+            r"docs/scaling\.md#([a-z0-9-]+)", a["Properties"]["AlarmDescription"]
+        )
+        for a in alarms(template, "prod").values()
+    }
+
+    assert links == {name: [name] for name in links}
+    assert set(links) <= sections
