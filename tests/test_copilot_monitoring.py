@@ -4,8 +4,11 @@ the service's own ones as the code emits them, and every alarm reaches someone."
 import json
 import logging
 import re
+import sys
+import types
 from collections import defaultdict
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from django.db import OperationalError
@@ -104,7 +107,12 @@ class Resolver:
             "AWS::Region": "eu-west-1",
             **{
                 name: f"param:{name}"
-                for name in ("TargetGroupFullName", "ServiceName", "ServiceLogGroup")
+                for name in (
+                    "TargetGroupFullName",
+                    "ServiceName",
+                    "ServiceLogGroup",
+                    "TaskDefinitionArn",
+                )
             },
         }
         self.is_prod = environment == "prod"
@@ -493,3 +501,106 @@ def test_every_alarm_links_to_a_runbook_section_named_after_it(template, metrics
 
     assert links == {name: [name] for name in links}
     assert set(links) <= sections
+
+
+# --- Log retention -----------------------------------------------------------------------------
+
+
+class FakeLogs:
+    """CloudWatch Logs (the outside world): its groups, paged, and the retention calls."""
+
+    def __init__(self, groups: dict[str, int | None], *, failing: bool = False):
+        self.groups = groups
+        self.failing = failing
+
+    def get_paginator(self, operation: str):
+        assert operation == "describe_log_groups"
+        return types.SimpleNamespace(paginate=self.pages)
+
+    def pages(self, *, logGroupNamePrefix: str):
+        if self.failing:
+            raise RuntimeError("AccessDenied")
+        found = [
+            {"logGroupName": name, **({"retentionInDays": days} if days else {})}
+            for name, days in self.groups.items()
+            if name.startswith(logGroupNamePrefix)
+        ]
+        yield {"logGroups": found[:1]}
+        yield {"logGroups": found[1:]}
+
+    def put_retention_policy(self, *, logGroupName: str, retentionInDays: int):
+        self.groups[logGroupName] = retentionInDays
+
+
+def retention_handler(template: dict, logs: FakeLogs):
+    """The custom resource's inline function, with boto3 and cfnresponse replaced."""
+    code = template["Resources"]["LogRetentionFunction"]["Properties"]["Code"]["ZipFile"]
+    responses: list[tuple[str, dict]] = []
+    cfnresponse = types.SimpleNamespace(
+        SUCCESS="SUCCESS",
+        FAILED="FAILED",
+        send=lambda event, context, status, data, physical_id: responses.append((status, data)),
+    )
+    boto3 = types.SimpleNamespace(client=lambda service: logs)
+    namespace: dict = {}
+    with patch.dict(sys.modules, {"boto3": boto3, "cfnresponse": cfnresponse}):
+        exec(compile(code, "index.py", "exec"), namespace)
+    return namespace["handler"], responses
+
+
+def retention_event(template: dict, request_type: str) -> dict:
+    resolve = Resolver(template, "test", "unused")
+    properties = resolve(template["Resources"]["LogRetention"]["Properties"])
+    return {"RequestType": request_type, "ResourceProperties": {**properties, "Days": "30"}}
+
+
+def test_log_groups_without_retention_under_the_prefixes_get_one_and_no_others(template):
+    event = retention_event(template, "Update")
+    lambda_prefix, database_prefix = event["ResourceProperties"]["Prefixes"]
+    logs = FakeLogs(
+        {
+            f"{lambda_prefix}EnvControllerFunction-AB12": None,
+            f"{lambda_prefix}api-RulePriorityFunction-CD34": None,
+            f"{lambda_prefix}api-DynamicDesiredCountFunction-EF56": 3,
+            f"{database_prefix}postgresql": None,
+            "/aws/lambda/another-app-Function": None,
+        }
+    )
+    handler, responses = retention_handler(template, logs)
+
+    handler(event, None)
+
+    assert logs.groups == {
+        f"{lambda_prefix}EnvControllerFunction-AB12": 30,
+        f"{lambda_prefix}api-RulePriorityFunction-CD34": 30,
+        f"{lambda_prefix}api-DynamicDesiredCountFunction-EF56": 3,
+        f"{database_prefix}postgresql": 30,
+        "/aws/lambda/another-app-Function": None,
+    }
+    assert [status for status, _ in responses] == ["SUCCESS"]
+
+
+def test_log_retention_does_nothing_on_delete_and_reports_a_failure_as_one(template):
+    logs = FakeLogs({"/aws/lambda/items-test-EnvControllerFunction-AB12": None}, failing=True)
+    handler, responses = retention_handler(template, logs)
+
+    handler(retention_event(template, "Delete"), None)
+    handler(retention_event(template, "Create"), None)
+
+    assert [status for status, _ in responses] == ["SUCCESS", "FAILED"]
+
+
+def test_the_retention_function_may_touch_exactly_the_groups_it_looks_for(template):
+    resolve = Resolver(template, "test", "unused")
+    prefixes = resolve(template["Resources"]["LogRetention"]["Properties"]["Prefixes"])
+    role = resolve(template["Resources"]["LogRetentionRole"]["Properties"])
+    (statement,) = [
+        s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]
+        if "logs:PutRetentionPolicy" in s["Action"]
+    ]  # fmt: skip
+
+    granted = [arn.split(":log-group:", 1)[1] for arn in statement["Resource"]]
+
+    assert granted == [f"{prefix}*" for prefix in prefixes]
+    # Copilot names its functions after the stacks, ${App}-${Env} and ${App}-${Env}-${Name}.
+    assert prefixes[0] == f"/aws/lambda/{application_name()}-test-"
