@@ -162,7 +162,7 @@ def test_the_service_runs_in_private_subnets_with_exec_and_rolling_deploys():
 
     assert api["network"]["vpc"]["placement"] == "private"
     assert api["exec"] is True
-    assert api["deployment"] == {"rolling": "default"}
+    assert api["deployment"]["rolling"] == "default"
 
 
 def test_the_container_port_is_gunicorns_bind_and_the_dockerfiles_expose(monkeypatch):
