@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/items
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
+# What the image runs, and so what bandit scans (bench/ and tests/ are tools on a laptop).
+SHIPPED_CODE := backend items manage.py gunicorn.conf.py bin/healthcheck
+
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint format bench bench-cpu bench-instructions upgrade-check clean
 
@@ -37,9 +40,10 @@ test: install lint ## Run the whole suite against PostgreSQL and Redis
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: install ## ruff lint and format check, and no missing migration
+lint: install ## ruff lint and format check, bandit, and no missing migration
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit --configfile pyproject.toml --quiet --recursive $(SHIPPED_CODE)
 	DJANGO_SECRET_KEY=lint $(BIN)/python manage.py makemigrations --check --dry-run
 
 bench: install ## Measure cached vs uncached reads vs the framework floor (needs wrk)
