@@ -15,6 +15,9 @@ SUDO ?= $(if $(filter 0,$(shell id -u)),,sudo)
 APT_INSTALL = $(SUDO) apt-get update -qq && \
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
+# What the image runs, and so what bandit scans (bench/ and tests/ are tools on a laptop).
+SHIPPED_CODE := backend items manage.py gunicorn.conf.py bin/healthcheck
+
 .DEFAULT_GOAL := help
 .PHONY: help install install-chromium run test lint format bench bench-cpu bench-instructions \
 	upgrade-check clean
@@ -66,9 +69,10 @@ test: install lint $(BROWSER_SETUP) ## Run the whole suite against PostgreSQL an
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: install ## ruff lint and format check, and no missing migration
+lint: install ## ruff lint and format check, bandit, and no missing migration
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit --configfile pyproject.toml --quiet --recursive $(SHIPPED_CODE)
 	DJANGO_SECRET_KEY=lint DJANGO_ALLOW_NO_DATABASE=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
 bench: install ## Measure cached vs uncached reads vs the framework floor (needs wrk)
