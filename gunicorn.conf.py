@@ -47,7 +47,7 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
 reuse_port = True
 
 # Worker heartbeats on tmpfs: a container's disk can stall them.
-worker_tmp_dir = "/dev/shm"
+worker_tmp_dir = "/dev/shm"  # nosec B108: tmpfs, gunicorn's documented choice
 
 # gunicorn's own lines in the application's JSON format; the application writes
 # the access line (backend/observability/access.py).

@@ -149,7 +149,8 @@ class DeadlineInput:
                 piece = self.stream.read(8192)
                 discarded += len(piece)
                 self.ended = not piece
-        except Exception:  # nothing more has arrived (BlockingIOError), or it is malformed
+        # Nothing more has arrived (BlockingIOError), or it is malformed: either way, done.
+        except Exception:  # nosec B110
             pass
         finally:
             self.sock.settimeout(prior_timeout)

@@ -54,7 +54,7 @@ if not SECRET_KEY:
             "DJANGO_SECRET_KEY is not set. Set it to a long random value "
             "(production reads it from a secret; `make run` writes a development key to .env)."
         )
-    SECRET_KEY = "django-insecure-development-only"
+    SECRET_KEY = "django-insecure-development-only"  # nosec B105: DEBUG only
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 

@@ -6,7 +6,7 @@ runner starts (from the environment and .env), and pytest's configuration in pyp
 (pytest-env's test database and Redis, addopts) must decide them, as it does for `pytest`.
 """
 
-import subprocess
+import subprocess  # nosec B404: runs pytest, a fixed command
 import sys
 
 from django.conf import settings
@@ -57,7 +57,7 @@ class PytestTestRunner:
         return [*arguments, *test_labels]
 
     def run_tests(self, test_labels, **kwargs) -> int:
-        status = subprocess.call(
+        status = subprocess.call(  # nosec B603: this interpreter, pytest, the caller's labels
             [sys.executable, "-m", "pytest", *self.pytest_arguments(test_labels)]
         )
         if status:
