@@ -1,4 +1,4 @@
-"""The read-through protocol of backend/cache.py, on Redis and on the in-process store."""
+"""The read-through protocol of backend/cache/, on Redis and on the in-process store."""
 
 import threading
 import time
@@ -93,7 +93,7 @@ def test_invalidation_makes_the_next_read_load_again(engine):
 
 
 def test_a_bulk_invalidation_reaches_every_key_across_batches(engine, monkeypatch):
-    monkeypatch.setattr("backend.cache.INVALIDATION_BATCH", 2)
+    monkeypatch.setattr("backend.cache.engine.INVALIDATION_BATCH", 2)
     for key_id in range(1, 6):
         engine.get_or_fill(key_id, loader(1))
 

@@ -1,0 +1,68 @@
+"""The circuit breaker that keeps a process from paying the cache server's timeout
+on every request while the server is away; one per process, shared by all its users."""
+
+import functools
+import threading
+import time
+
+from django.conf import settings
+from redis.exceptions import RedisError
+
+# What a Redis call raises when the server cannot be reached or answers with an error.
+STORE_ERRORS = (RedisError, OSError)
+
+
+class CacheUnavailable(Exception):
+    """The store failed or the circuit breaker is open."""
+
+
+class CircuitBreaker:
+    """Closed until `threshold` failures in a row; then open for `cooldown` seconds.
+
+    After the cool-down one caller at a time probes the store; its success closes
+    the breaker, its failure opens it again.
+    """
+
+    def __init__(self, threshold: int, cooldown: float):
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._probing = False
+        self._lock = threading.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        return self._opened_at is not None
+
+    def allow(self) -> bool:
+        if self._opened_at is None:  # the common case, read without the lock
+            return True
+        with self._lock:
+            if self._opened_at is None:
+                return True
+            if self._probing or time.monotonic() - self._opened_at < self.cooldown:
+                return False
+            self._probing = True
+            return True
+
+    def record_success(self) -> None:
+        if self._failures == 0 and self._opened_at is None:
+            return
+        with self._lock:
+            self._failures = 0
+            self._opened_at = None
+            self._probing = False
+
+    def record_failure(self) -> None:
+        with self._lock:
+            self._failures += 1
+            self._probing = False
+            if self._opened_at is not None or self._failures >= self.threshold:
+                self._opened_at = time.monotonic()
+
+
+@functools.cache
+def redis_breaker() -> CircuitBreaker:
+    """The process's one circuit breaker for the cache server, shared by all its users."""
+    return CircuitBreaker(settings.CACHE_BREAKER_THRESHOLD, settings.CACHE_BREAKER_COOLDOWN)
