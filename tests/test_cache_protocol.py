@@ -12,6 +12,7 @@ from backend.cache import (
     DELETED,
     HIT,
     MISS,
+    CacheUnavailable,
     CircuitBreaker,
     Entry,
     LocalStore,
@@ -601,3 +602,64 @@ class TestCircuitBreaker:
         breaker.record_failure()
 
         assert not breaker.allow()
+
+
+class TestCircuitBreakerCall:
+    def test_returns_the_result_and_a_success_closes_the_breaker(self):
+        breaker = CircuitBreaker(threshold=1, cooldown=0.05)
+        breaker.record_failure()
+        threading.Event().wait(0.06)
+
+        assert breaker.call(lambda a, b: a + b, 2, 3) == 5
+        assert not breaker.is_open
+
+    def test_a_store_error_raises_cache_unavailable_and_counts_towards_opening(self):
+        breaker = CircuitBreaker(threshold=2, cooldown=60)
+        error = RedisConnectionError("refused")
+
+        def fail():
+            raise error
+
+        for _ in range(2):
+            with pytest.raises(CacheUnavailable) as unavailable:
+                breaker.call(fail)
+            assert unavailable.value.__cause__ is error
+
+        assert breaker.is_open
+
+    def test_while_open_it_raises_without_calling_the_operation(self):
+        breaker = CircuitBreaker(threshold=1, cooldown=60)
+        breaker.record_failure()
+        calls = []
+
+        with pytest.raises(CacheUnavailable) as unavailable:
+            breaker.call(calls.append, 1)
+
+        assert (calls, unavailable.value.__cause__) == ([], None)
+
+    def test_only_the_given_errors_count_others_pass_through(self):
+        breaker = CircuitBreaker(threshold=1, cooldown=60)
+
+        def fail():
+            raise ValueError("not a store error")
+
+        with pytest.raises(ValueError, match="not a store error"):
+            breaker.call(fail)
+        assert not breaker.is_open
+
+        with pytest.raises(CacheUnavailable):
+            breaker.call(fail, errors=(ValueError,))
+        assert breaker.is_open
+
+    def test_a_changed_server_fails_the_call_without_counting_towards_opening(self):
+        breaker = CircuitBreaker(threshold=1, cooldown=60)
+        changed = ServerChanged(b"0123abcd")
+
+        def reconnect():
+            raise changed
+
+        with pytest.raises(CacheUnavailable) as unavailable:
+            breaker.call(reconnect)
+
+        assert unavailable.value.__cause__ is changed
+        assert not breaker.is_open

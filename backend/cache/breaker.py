@@ -4,6 +4,7 @@ on every request while the server is away; one per process, shared by all its us
 import functools
 import threading
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from redis.exceptions import RedisError
@@ -13,7 +14,14 @@ STORE_ERRORS = (RedisError, OSError)
 
 
 class CacheUnavailable(Exception):
-    """The store failed or the circuit breaker is open."""
+    """The store failed (the error is the cause) or the circuit breaker is open."""
+
+
+class NotAnOutage(Exception):
+    """Base of errors that fail one call but show the store reachable.
+
+    `CircuitBreaker.call` raises CacheUnavailable for them without counting a failure.
+    """
 
 
 class CircuitBreaker:
@@ -34,6 +42,26 @@ class CircuitBreaker:
     @property
     def is_open(self) -> bool:
         return self._opened_at is not None
+
+    def call(self, operation: Callable, *args, errors: tuple = STORE_ERRORS):
+        """Return `operation(*args)`, recording its success or failure.
+
+        Raises CacheUnavailable without calling `operation` while the breaker is
+        open, and from the error when `operation` raises one of `errors` (counted
+        as a failure unless it is a NotAnOutage). Other errors pass through uncounted.
+        """
+        # Closed and without failures is every cache hit's case: it makes no other call.
+        if self._opened_at is not None and not self.allow():
+            raise CacheUnavailable("circuit open")
+        try:
+            result = operation(*args)
+        except errors as error:
+            if not isinstance(error, NotAnOutage):
+                self.record_failure()
+            raise CacheUnavailable(str(error)) from error
+        if self._failures or self._opened_at is not None:
+            self.record_success()
+        return result
 
     def allow(self) -> bool:
         if self._opened_at is None:  # the common case, read without the lock

@@ -139,21 +139,16 @@ class ReadThroughCache:
 
     def _call(self, operation: Callable, *args):
         """Run one store operation behind the breaker; raise CacheUnavailable on failure."""
-        if not self.breaker.allow():
-            self._record_failure()
-            raise CacheUnavailable("circuit open")
         try:
-            result = operation(*args)
-        except STORE_ERRORS as error:
-            count("error")
+            return self.breaker.call(operation, *args)
+        except CacheUnavailable as unavailable:
             self._record_failure()
-            if isinstance(error, ServerChanged):  # not an outage: the breaker ignores it
-                self.store.accept_server(error.run_id)  # only now that it is on record
-            else:
-                self.breaker.record_failure()
-            raise CacheUnavailable(str(error)) from error
-        self.breaker.record_success()
-        return result
+            error = unavailable.__cause__
+            if error is not None:  # the store failed, rather than the breaker refusing
+                count("error")
+                if isinstance(error, ServerChanged):
+                    self.store.accept_server(error.run_id)  # only now that it is on record
+            raise
 
     def _record_failure(self) -> None:
         with self._failures_lock:

@@ -11,6 +11,7 @@ from hiredis import pack_command
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
+from backend.cache.breaker import NotAnOutage
 from backend.cache.entries import Entry, Stored
 
 LUA_SCRIPTS = Path(__file__).resolve().parent / "lua"
@@ -27,12 +28,13 @@ RELEASE_LEASE_SCRIPT = lua_script("release_lease")
 RAISE_GENERATION_SCRIPT = lua_script("raise_generation")
 
 
-class ServerChanged(RedisError):
+class ServerChanged(RedisError, NotAnOutage):
     """A reconnection reached another Redis server than this process used before.
 
     A failover to a replica that had not yet received the last writes, or a restart
     from an older snapshot, loses tombstones without any command failing. The
     engine treats it as a failure: the generation advances before the next hit.
+    The server answered, though: the circuit breaker does not count it.
     """
 
     def __init__(self, run_id: bytes):
