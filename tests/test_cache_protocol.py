@@ -568,6 +568,26 @@ def test_every_connection_to_a_changed_server_fails_until_the_change_is_on_recor
     connect()
 
 
+def test_a_changed_server_that_answers_the_breakers_probe_closes_it(settings):
+    """A failover long enough to open the breaker: the server that answers the probe is
+    another one. The change is recorded (that read bypasses), and the cache is used again."""
+    settings.CACHE_BREAKER_THRESHOLD = 1
+    settings.CACHE_BREAKER_COOLDOWN = 0.05
+    engine = ReadThroughCache(namespace="probe", store_factory=RedisStore)
+    engine.reset()
+    engine.get_or_fill(1, loader(1))
+    assert engine.get_or_fill(1, loader(1)).status == HIT
+    engine.store.accept_server(b"the-server-before-the-outage")
+    engine.breaker.record_failure()  # the outage that opened it
+    engine.store._kept.connection.disconnect()  # the next read reconnects, to the new server
+    time.sleep(0.06)
+
+    reads = [engine.get_or_fill(1, loader(1)).status for _ in range(3)]
+
+    assert reads == [BYPASS, MISS, HIT]
+    assert not engine.breaker.is_open
+
+
 def test_the_django_cache_stores_json_not_pickle():
     from django_redis import get_redis_connection
 
@@ -651,8 +671,9 @@ class TestCircuitBreakerCall:
             breaker.call(fail, errors=(ValueError,))
         assert breaker.is_open
 
-    def test_a_changed_server_fails_the_call_without_counting_towards_opening(self):
-        breaker = CircuitBreaker(threshold=1, cooldown=60)
+    def test_a_changed_server_fails_the_call_and_counts_as_the_store_answering(self):
+        breaker = CircuitBreaker(threshold=2, cooldown=60)
+        breaker.record_failure()
         changed = ServerChanged(b"0123abcd")
 
         def reconnect():
@@ -660,6 +681,21 @@ class TestCircuitBreakerCall:
 
         with pytest.raises(CacheUnavailable) as unavailable:
             breaker.call(reconnect)
+        breaker.record_failure()
 
         assert unavailable.value.__cause__ is changed
+        assert not breaker.is_open  # the server answered in between: not two in a row
+
+    def test_a_changed_server_met_by_the_probe_closes_the_breaker(self):
+        breaker = CircuitBreaker(threshold=1, cooldown=0.05)
+        breaker.record_failure()
+        threading.Event().wait(0.06)
+
+        def reconnect():
+            raise ServerChanged(b"0123abcd")
+
+        with pytest.raises(CacheUnavailable):
+            breaker.call(reconnect)
+
         assert not breaker.is_open
+        assert breaker.allow()

@@ -20,7 +20,8 @@ class CacheUnavailable(Exception):
 class NotAnOutage(Exception):
     """Base of errors that fail one call but show the store reachable.
 
-    `CircuitBreaker.call` raises CacheUnavailable for them without counting a failure.
+    `CircuitBreaker.call` raises CacheUnavailable for them and counts them as the store
+    answering: a probe that meets one closes the breaker rather than leaving it open.
     """
 
 
@@ -48,7 +49,8 @@ class CircuitBreaker:
 
         Raises CacheUnavailable without calling `operation` while the breaker is
         open, and from the error when `operation` raises one of `errors` (counted
-        as a failure unless it is a NotAnOutage). Other errors pass through uncounted.
+        as a failure, or as a success if it is a NotAnOutage). Other errors pass
+        through uncounted.
         """
         # Closed and without failures is every cache hit's case: it makes no other call.
         if self._opened_at is not None and not self.allow():
@@ -56,7 +58,9 @@ class CircuitBreaker:
         try:
             result = operation(*args)
         except errors as error:
-            if not isinstance(error, NotAnOutage):
+            if isinstance(error, NotAnOutage):
+                self.record_success()
+            else:
                 self.record_failure()
             raise CacheUnavailable(str(error)) from error
         if self._failures or self._opened_at is not None:

@@ -34,7 +34,7 @@ class ServerChanged(RedisError, NotAnOutage):
     A failover to a replica that had not yet received the last writes, or a restart
     from an older snapshot, loses tombstones without any command failing. The
     engine treats it as a failure: the generation advances before the next hit.
-    The server answered, though: the circuit breaker does not count it.
+    The server answered, though: for the circuit breaker it is not an outage.
     """
 
     def __init__(self, run_id: bytes):
