@@ -13,7 +13,7 @@ from django.http import JsonResponse
 from django.urls import resolve
 from django.views.decorators.cache import never_cache
 
-from backend.cache import redis_breaker
+from backend.cache import CacheUnavailable, redis_breaker
 
 LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
@@ -67,16 +67,16 @@ def cache_state(alias: str = "default") -> str:
     tried while it is open, counted when it fails, and after the cool-down the probe
     that may close it, even in a worker that answers nothing but readiness.
     """
-    breaker = redis_breaker()
-    if not breaker.allow():  # this process reads around the cache for now
-        return "degraded"
     try:
-        caches[alias].get(CACHE_PROBE_KEY)
-    except Exception:  # Each cache backend raises its own errors; any of them means degraded.
-        breaker.record_failure()
+        # Each cache backend raises its own errors; any of them means degraded.
+        redis_breaker().call(_read_probe, alias, errors=(Exception,))
+    except CacheUnavailable:  # failed, or the breaker is open: reads go around the cache
         return "degraded"
-    breaker.record_success()
     return "ok"
+
+
+def _read_probe(alias: str) -> None:
+    caches[alias].get(CACHE_PROBE_KEY)
 
 
 class HealthCheckMiddleware:

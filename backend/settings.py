@@ -127,7 +127,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # in-process cache, so `make run` needs no server.
 CACHES = caches_config(env)
 
-# The read cache's protocol (backend/cache.py); seconds unless named otherwise.
+# The read cache's protocol (backend/cache/); seconds unless named otherwise.
 CACHE_ENABLED = env.bool("CACHE_ENABLED", default=True)
 CACHE_TTL = env.float("CACHE_TTL", default=300)
 CACHE_NEGATIVE_TTL = env.float("CACHE_NEGATIVE_TTL", default=30)

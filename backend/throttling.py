@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from rest_framework import throttling
 from rest_framework.settings import api_settings
 
-from backend.cache import redis_breaker
+from backend.cache import CacheUnavailable, redis_breaker
 
 logger = logging.getLogger(__name__)
 
@@ -47,21 +47,20 @@ class _FixedWindow:
         if self.key is None:
             return True
         # The cache engine's breaker: while it is open, no request pays Redis's timeout.
-        breaker = redis_breaker()
-        if not breaker.allow():
-            return self._fail_open()
-        self.now = self.timer()
-        window = int(self.now // self.duration)
         try:
-            allowed = self._count(f"{self.key}:{window}") <= self.num_requests
-        except CACHE_ERRORS:
-            breaker.record_failure()
+            allowed = redis_breaker().call(self._within_rate, errors=CACHE_ERRORS)
+        except CacheUnavailable:
             return self._fail_open()
-        breaker.record_success()
         if _FixedWindow.failing_open:
             logger.warning("Throttling is back on: the cache answers again")
             _FixedWindow.failing_open = False
         return allowed
+
+    def _within_rate(self) -> bool:
+        """Count this request in the current window; whether the window is within the rate."""
+        self.now = self.timer()
+        window = int(self.now // self.duration)
+        return self._count(f"{self.key}:{window}") <= self.num_requests
 
     def _count(self, key: str) -> int:
         """Add this request to the window's counter and return the count."""

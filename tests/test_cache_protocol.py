@@ -1,4 +1,4 @@
-"""The read-through protocol of backend/cache.py, on Redis and on the in-process store."""
+"""The read-through protocol of backend/cache/, on Redis and on the in-process store."""
 
 import threading
 import time
@@ -12,6 +12,7 @@ from backend.cache import (
     DELETED,
     HIT,
     MISS,
+    CacheUnavailable,
     CircuitBreaker,
     Entry,
     LocalStore,
@@ -93,7 +94,7 @@ def test_invalidation_makes_the_next_read_load_again(engine):
 
 
 def test_a_bulk_invalidation_reaches_every_key_across_batches(engine, monkeypatch):
-    monkeypatch.setattr("backend.cache.INVALIDATION_BATCH", 2)
+    monkeypatch.setattr("backend.cache.engine.INVALIDATION_BATCH", 2)
     for key_id in range(1, 6):
         engine.get_or_fill(key_id, loader(1))
 
@@ -567,6 +568,26 @@ def test_every_connection_to_a_changed_server_fails_until_the_change_is_on_recor
     connect()
 
 
+def test_a_changed_server_that_answers_the_breakers_probe_closes_it(settings):
+    """A failover long enough to open the breaker: the server that answers the probe is
+    another one. The change is recorded (that read bypasses), and the cache is used again."""
+    settings.CACHE_BREAKER_THRESHOLD = 1
+    settings.CACHE_BREAKER_COOLDOWN = 0.05
+    engine = ReadThroughCache(namespace="probe", store_factory=RedisStore)
+    engine.reset()
+    engine.get_or_fill(1, loader(1))
+    assert engine.get_or_fill(1, loader(1)).status == HIT
+    engine.store.accept_server(b"the-server-before-the-outage")
+    engine.breaker.record_failure()  # the outage that opened it
+    engine.store._kept.connection.disconnect()  # the next read reconnects, to the new server
+    time.sleep(0.06)
+
+    reads = [engine.get_or_fill(1, loader(1)).status for _ in range(3)]
+
+    assert reads == [BYPASS, MISS, HIT]
+    assert not engine.breaker.is_open
+
+
 def test_the_django_cache_stores_json_not_pickle():
     from django_redis import get_redis_connection
 
@@ -601,3 +622,80 @@ class TestCircuitBreaker:
         breaker.record_failure()
 
         assert not breaker.allow()
+
+
+class TestCircuitBreakerCall:
+    def test_returns_the_result_and_a_success_closes_the_breaker(self):
+        breaker = CircuitBreaker(threshold=1, cooldown=0.05)
+        breaker.record_failure()
+        threading.Event().wait(0.06)
+
+        assert breaker.call(lambda a, b: a + b, 2, 3) == 5
+        assert not breaker.is_open
+
+    def test_a_store_error_raises_cache_unavailable_and_counts_towards_opening(self):
+        breaker = CircuitBreaker(threshold=2, cooldown=60)
+        error = RedisConnectionError("refused")
+
+        def fail():
+            raise error
+
+        for _ in range(2):
+            with pytest.raises(CacheUnavailable) as unavailable:
+                breaker.call(fail)
+            assert unavailable.value.__cause__ is error
+
+        assert breaker.is_open
+
+    def test_while_open_it_raises_without_calling_the_operation(self):
+        breaker = CircuitBreaker(threshold=1, cooldown=60)
+        breaker.record_failure()
+        calls = []
+
+        with pytest.raises(CacheUnavailable) as unavailable:
+            breaker.call(calls.append, 1)
+
+        assert (calls, unavailable.value.__cause__) == ([], None)
+
+    def test_only_the_given_errors_count_others_pass_through(self):
+        breaker = CircuitBreaker(threshold=1, cooldown=60)
+
+        def fail():
+            raise ValueError("not a store error")
+
+        with pytest.raises(ValueError, match="not a store error"):
+            breaker.call(fail)
+        assert not breaker.is_open
+
+        with pytest.raises(CacheUnavailable):
+            breaker.call(fail, errors=(ValueError,))
+        assert breaker.is_open
+
+    def test_a_changed_server_fails_the_call_and_counts_as_the_store_answering(self):
+        breaker = CircuitBreaker(threshold=2, cooldown=60)
+        breaker.record_failure()
+        changed = ServerChanged(b"0123abcd")
+
+        def reconnect():
+            raise changed
+
+        with pytest.raises(CacheUnavailable) as unavailable:
+            breaker.call(reconnect)
+        breaker.record_failure()
+
+        assert unavailable.value.__cause__ is changed
+        assert not breaker.is_open  # the server answered in between: not two in a row
+
+    def test_a_changed_server_met_by_the_probe_closes_the_breaker(self):
+        breaker = CircuitBreaker(threshold=1, cooldown=0.05)
+        breaker.record_failure()
+        threading.Event().wait(0.06)
+
+        def reconnect():
+            raise ServerChanged(b"0123abcd")
+
+        with pytest.raises(CacheUnavailable):
+            breaker.call(reconnect)
+
+        assert not breaker.is_open
+        assert breaker.allow()

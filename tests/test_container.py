@@ -249,6 +249,13 @@ def test_the_image_holds_the_application_and_no_development_files(app_root):
     assert not list(app_root.rglob("__pycache__"))
 
 
+def test_the_image_holds_the_cache_engines_lua_scripts(app_root):
+    scripts = sorted(path.name for path in (PROJECT_ROOT / "backend/cache/lua").glob("*.lua"))
+
+    assert scripts
+    assert sorted(path.name for path in (app_root / "backend/cache/lua").glob("*.lua")) == scripts
+
+
 @pytest.mark.parametrize(
     "path",
     [
