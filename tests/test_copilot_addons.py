@@ -35,6 +35,8 @@ ATTACHMENT_FIELDS = {"host", "port", "engine", "dbClusterIdentifier"}
 COPILOT_TAGS = {"copilot-application": {"Ref": "App"}, "copilot-environment": {"Ref": "Env"}}
 SECRET = "AWS::SecretsManager::Secret"
 SECURITY_GROUP = "AWS::EC2::SecurityGroup"
+# What an environment stack passes to its addons besides the parameters file's values.
+ENV_ADDON_RESERVED_PARAMETERS = {"App", "Env"}
 
 
 def template_ids(path: Path) -> str:
@@ -171,20 +173,33 @@ def test_checkov_passes_every_check_on_the_addons_without_network():
 
 
 @pytest.mark.parametrize("path", addon_template_paths(), ids=template_ids)
-def test_each_template_declares_the_parameters_copilot_passes(path):
+def test_each_template_declares_the_parameters_copilot_passes_and_no_other_reserved_one(path):
+    """An environment stack passes App and Env to its addons (Copilot's
+    envAddonsParameterReservedKeys); Name belongs to workload addons only."""
     parameters = load_template(path)["Parameters"]
 
     assert {"App", "Env"} <= set(parameters)
-    # Copilot passes Name to workload addons only; a default keeps the template deployable
-    # either way.
-    assert parameters["Name"]["Default"] == ""
+    assert "Name" not in parameters
+
+
+@pytest.mark.parametrize("path", addon_template_paths(), ids=template_ids)
+def test_no_template_silences_a_cfn_lint_check(path):
+    assert "cfn-lint" not in load_template(path).get("Metadata", {})
 
 
 def test_the_parameters_file_feeds_only_declared_non_reserved_parameters(merged):
     passed = set(load_template(ADDONS_PARAMETERS_FILE)["Parameters"])
 
     assert passed <= set(merged["Parameters"])
-    assert passed.isdisjoint({"App", "Env", "Name"})
+    assert passed.isdisjoint(ENV_ADDON_RESERVED_PARAMETERS)
+
+
+def test_every_parameter_without_a_default_is_passed_by_copilot_or_the_parameters_file(merged):
+    """Copilot refuses an addon whose parameter has neither a default nor a value."""
+    passed = set(load_template(ADDONS_PARAMETERS_FILE)["Parameters"])
+    required = {name for name, p in merged["Parameters"].items() if "Default" not in p}
+
+    assert required <= passed | ENV_ADDON_RESERVED_PARAMETERS
 
 
 def test_every_output_is_exported_under_the_app_and_env_namespace(merged):
