@@ -3,10 +3,12 @@ workloads the way Copilot wires them."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import cfnlint
 import environ
 import pytest
 
@@ -29,6 +31,9 @@ from tests.copilot.workspace import (
 )
 
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
+RDS_CLUSTER_SCHEMAS = (
+    Path(cfnlint.__file__).parent / "data" / "schemas" / "extensions" / "aws_rds_dbcluster"
+)
 CHECKOV = Path(os.environ.get("CHECKOV", PROJECT_ROOT / ".venv-checkov" / "bin" / "checkov"))
 # Fields a SecretTargetAttachment adds to the secret of an Aurora cluster.
 ATTACHMENT_FIELDS = {"host", "port", "engine", "dbClusterIdentifier"}
@@ -326,6 +331,31 @@ def test_aurora_is_encrypted_tls_only_and_snapshotted_on_delete(aurora):
     family = aurora["Resources"]["DBClusterParameterGroup"]["Properties"]
     assert family["Family"] == f"aurora-postgresql{properties['EngineVersion'].split('.')[0]}"
     assert family["Parameters"]["rds.force_ssl"] == "1"
+
+
+def aurora_postgresql_branch(schema_file: str) -> dict:
+    """The if/then branch of one of cfn-lint's RDS cluster schemas for aurora-postgresql."""
+    schema = json.loads((RDS_CLUSTER_SCHEMAS / schema_file).read_text())
+    return next(
+        branch
+        for branch in schema["allOf"]
+        if branch["if"]["properties"].get("Engine", {}).get("const") == "aurora-postgresql"
+    )
+
+
+def test_aurora_runs_the_newest_postgresql_17_release_cfn_lint_knows(aurora):
+    # engine_version.json allows these versions; engine_version_deprecated.json warns on those.
+    known = aurora_postgresql_branch("engine_version.json")["then"]["properties"]
+    deprecated = aurora_postgresql_branch("engine_version_deprecated.json")["if"]["properties"]
+    releases = [
+        v
+        for v in known["EngineVersion"]["enum"]
+        if re.fullmatch(r"17\.\d+", v) and v not in deprecated["EngineVersion"]["enum"]
+    ]
+
+    newest = max(releases, key=lambda v: int(v.split(".")[1]))
+
+    assert aurora["Resources"]["DBCluster"]["Properties"]["EngineVersion"] == newest
 
 
 def test_aurora_capacity_comes_from_parameters(aurora):
