@@ -358,6 +358,29 @@ def test_aurora_runs_the_newest_postgresql_17_release_cfn_lint_knows(aurora):
     assert aurora["Resources"]["DBCluster"]["Properties"]["EngineVersion"] == newest
 
 
+def test_every_log_aurora_exports_goes_to_a_log_group_of_the_stack_with_a_retention(aurora):
+    """RDS creates a missing /aws/rds/cluster/<id>/<log> group itself, with no retention and
+    outside the stack; the group must exist first, under the cluster's fixed name."""
+    cluster = aurora["Resources"]["DBCluster"]
+    cluster_id = cluster["Properties"]["DBClusterIdentifier"]["Fn::Sub"]
+    groups = {
+        name: resource["Properties"]
+        for name, resource in resources_of_type(aurora, "AWS::Logs::LogGroup").items()
+    }
+    by_path = {group["LogGroupName"]["Fn::Sub"]: name for name, group in groups.items()}
+
+    exported = cluster["Properties"]["EnableCloudwatchLogsExports"]
+    needed = [by_path.get(f"/aws/rds/cluster/{cluster_id}/{log}") for log in exported]
+
+    assert exported == ["postgresql"]
+    assert None not in needed, by_path
+    # Created before the cluster, or RDS would have made the group by then.
+    assert needed == [cluster["DependsOn"]]
+    for name in needed:
+        assert groups[name]["RetentionInDays"] == {"Fn::If": ["IsProd", 365, 30]}
+        assert groups[name]["KmsKeyId"] == {"Fn::GetAtt": ["DBKey", "Arn"]}
+
+
 def test_aurora_capacity_comes_from_parameters(aurora):
     scaling = aurora["Resources"]["DBCluster"]["Properties"]["ServerlessV2ScalingConfiguration"]
 
