@@ -381,6 +381,25 @@ def test_every_log_aurora_exports_goes_to_a_log_group_of_the_stack_with_a_retent
         assert groups[name]["KmsKeyId"] == {"Fn::GetAtt": ["DBKey", "Arn"]}
 
 
+def test_the_prod_reader_runs_in_the_other_private_subnets_zone_than_the_writer(aurora):
+    resources = aurora["Resources"]
+    passed = load_template(ADDONS_PARAMETERS_FILE)["Parameters"]
+
+    zones = {
+        instance: passed[resources[instance]["Properties"]["AvailabilityZone"]["Ref"]]
+        for instance in ("DBWriterInstance", "DBReaderInstance")
+    }
+
+    assert zones == {
+        "DBWriterInstance": {"Fn::GetAtt": ["PrivateSubnet1", "AvailabilityZone"]},
+        "DBReaderInstance": {"Fn::GetAtt": ["PrivateSubnet2", "AvailabilityZone"]},
+    }
+    assert passed["PrivateSubnets"]["Fn::Join"][1] == [
+        {"Ref": "PrivateSubnet1"},
+        {"Ref": "PrivateSubnet2"},
+    ]
+
+
 def test_aurora_capacity_comes_from_parameters(aurora):
     scaling = aurora["Resources"]["DBCluster"]["Properties"]["ServerlessV2ScalingConfiguration"]
 
