@@ -2,6 +2,8 @@
 
 import re
 
+from ruamel.yaml import YAML
+
 from tests.copilot.workspace import ENVIRONMENTS, PROJECT_ROOT, WORKLOADS, load_yaml
 
 GUIDE = (PROJECT_ROOT / "docs" / "deploy.md").read_text()
@@ -44,3 +46,36 @@ def test_the_guide_says_it_was_not_deployed_and_that_copilot_is_out_of_support()
     assert "has never been deployed to AWS" in GUIDE
     assert "end of support on **12 June 2026**" in GUIDE
     assert "```mermaid" in GUIDE
+
+
+def manifest_snippets() -> list[dict]:
+    return [
+        YAML(typ="safe", pure=True).load(block)
+        for block in re.findall(r"```yaml\n(.*?)```", GUIDE, re.S)
+    ]
+
+
+def test_the_guide_sets_aliases_and_allowed_hosts_per_environment_only():
+    """At the top level of the service manifest, test and prod would claim one DNS record."""
+    snippets = manifest_snippets()
+    top_level = [
+        snippet
+        for snippet in snippets
+        if "http" in snippet or "DJANGO_ALLOWED_HOSTS" in snippet.get("variables", {})
+    ]
+    per_environment = [
+        variables
+        for snippet in snippets
+        for settings in snippet.get("environments", {}).values()
+        for variables in [settings.get("variables", {})]
+        if "DJANGO_ALLOWED_HOSTS" in variables
+    ]
+
+    assert top_level == []
+    assert per_environment
+    assert all(v["DJANGO_SECURE_SSL_REDIRECT"] == "true" for v in per_environment)
+
+
+def test_the_guide_uses_no_deprecated_flag():
+    """`env init --prod` is deprecated in Copilot (cli/env_init.go)."""
+    assert re.findall(r"--prod\b", GUIDE) == []

@@ -139,6 +139,7 @@ DEPLOYMENT = {
     "additionalProperties": False,
 }
 
+ALIAS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
 SERVICE_OVERRIDABLE = {
     **TASK_SIZE,
     "count": COUNT,
@@ -159,7 +160,7 @@ LOAD_BALANCED_WEB_SERVICE = {
                 "path": {"type": "string"},
                 "healthcheck": HEALTHCHECK,
                 "deregistration_delay": DURATION,
-                "alias": {"type": "string"},
+                "alias": ALIAS,
             },
             "required": ["path", "healthcheck"],
             "additionalProperties": False,
@@ -179,7 +180,14 @@ LOAD_BALANCED_WEB_SERVICE = {
             "type": "object",
             "additionalProperties": {
                 "type": "object",
-                "properties": SERVICE_OVERRIDABLE,
+                "properties": {
+                    **SERVICE_OVERRIDABLE,
+                    "http": {
+                        "type": "object",
+                        "properties": {"alias": ALIAS},
+                        "additionalProperties": False,
+                    },
+                },
                 "additionalProperties": False,
             },
         },
