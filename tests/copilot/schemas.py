@@ -49,6 +49,9 @@ IMAGE_BUILD = {
         },
     ]
 }
+# An image pushed already, by tag or digest; Copilot builds nothing then.
+IMAGE_LOCATION = {"type": "string", "minLength": 1}
+BUILD_OR_LOCATION = {"oneOf": [{"required": ["build"]}, {"required": ["location"]}]}
 SECURITY_GROUP = {"oneOf": [{"type": "string"}, FROM_CFN]}
 NETWORK = {
     "type": "object",
@@ -169,10 +172,12 @@ LOAD_BALANCED_WEB_SERVICE = {
             "type": "object",
             "properties": {
                 "build": IMAGE_BUILD,
+                "location": IMAGE_LOCATION,
                 "port": {"type": "integer"},
                 "healthcheck": CONTAINER_HEALTHCHECK,
             },
-            "required": ["build", "port"],
+            "required": ["port"],
+            **BUILD_OR_LOCATION,
             "additionalProperties": False,
         },
         **SERVICE_OVERRIDABLE,
@@ -217,8 +222,8 @@ SCHEDULED_JOB = {
         },
         "image": {
             "type": "object",
-            "properties": {"build": IMAGE_BUILD},
-            "required": ["build"],
+            "properties": {"build": IMAGE_BUILD, "location": IMAGE_LOCATION},
+            **BUILD_OR_LOCATION,
             "additionalProperties": False,
         },
         "command": COMMAND,
