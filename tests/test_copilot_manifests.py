@@ -91,6 +91,11 @@ def per_environment(manifest: dict, environment: str) -> dict:
     return deep_merge(manifest, manifest.get("environments", {}).get(environment, {}))
 
 
+def allowed_hosts(variables: dict) -> list[str]:
+    """DJANGO_ALLOWED_HOSTS as the settings split it; COPILOT_LB_DNS comes on top."""
+    return [host for host in variables.get("DJANGO_ALLOWED_HOSTS", "").split(",") if host]
+
+
 def deep_merge(base: dict, override: dict) -> dict:
     merged = dict(base)
     for key, value in override.items():
@@ -195,10 +200,7 @@ def test_the_health_check_probes_the_liveness_path():
 def test_the_health_check_path_answers_200_to_a_private_ip_host(client, settings, environment):
     api = per_environment(workload_manifest("api"), environment)
     settings.DEBUG = False
-    settings.ALLOWED_HOSTS = [
-        *api["variables"].get("DJANGO_ALLOWED_HOSTS", "").split(","),
-        LOAD_BALANCER_DNS,
-    ]
+    settings.ALLOWED_HOSTS = [*allowed_hosts(api["variables"]), LOAD_BALANCER_DNS]
     settings.SECURE_SSL_REDIRECT = api["variables"]["DJANGO_SECURE_SSL_REDIRECT"] == "true"
 
     health = client.get(api["http"]["healthcheck"]["path"], HTTP_HOST=PRIVATE_IP)
@@ -291,7 +293,7 @@ def test_prod_cannot_deploy_without_https_and_answers_only_its_own_host_names():
     variables = prod["variables"]
 
     assert aliases(prod) != []
-    assert variables["DJANGO_ALLOWED_HOSTS"].split(",") == aliases(prod)
+    assert allowed_hosts(variables) == aliases(prod)
     assert variables["DJANGO_SECURE_SSL_REDIRECT"] == "true"
     assert int(variables["DJANGO_SECURE_HSTS_SECONDS"]) > 0
     assert variables["DJANGO_SECURE_COOKIES"] == "true"
@@ -302,7 +304,7 @@ def test_no_environment_allows_a_host_name_pattern(environment):
     """A leading dot or a star matches hosts the project does not own, such as every load
     balancer's generated name; the load balancer's own name comes from COPILOT_LB_DNS."""
     variables = per_environment(workload_manifest("api"), environment)["variables"]
-    hosts = variables.get("DJANGO_ALLOWED_HOSTS", "").split(",")
+    hosts = allowed_hosts(variables)
 
     patterns = [host for host in hosts if host.startswith((".", "*")) or "elb.amazonaws" in host]
 
