@@ -56,7 +56,17 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "django-insecure-development-only"  # nosec B105: DEBUG only
 
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+# AWS Copilot gives a Load Balanced Web Service's tasks their load balancer's DNS name: that
+# exact name is allowed, never a wildcard such as .elb.amazonaws.com, which every load
+# balancer anyone creates matches. Such a task has no use for the development hosts.
+_copilot_lb_dns = env.list("COPILOT_LB_DNS", default=[])
+ALLOWED_HOSTS = [
+    *env.list(
+        "DJANGO_ALLOWED_HOSTS",
+        default=[] if _copilot_lb_dns else ["localhost", "127.0.0.1"],
+    ),
+    *_copilot_lb_dns,
+]
 
 INSTALLED_APPS = [
     "django.contrib.admin",

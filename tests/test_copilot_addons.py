@@ -3,10 +3,12 @@ workloads the way Copilot wires them."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import cfnlint
 import environ
 import pytest
 
@@ -30,6 +32,9 @@ from tests.copilot.workspace import (
 )
 
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
+RDS_CLUSTER_SCHEMAS = (
+    Path(cfnlint.__file__).parent / "data" / "schemas" / "extensions" / "aws_rds_dbcluster"
+)
 CHECKOV = Path(os.environ.get("CHECKOV", PROJECT_ROOT / ".venv-checkov" / "bin" / "checkov"))
 # Fields a SecretTargetAttachment adds to the secret of an Aurora cluster.
 ATTACHMENT_FIELDS = {"host", "port", "engine", "dbClusterIdentifier"}
@@ -38,6 +43,8 @@ SECRET = "AWS::SecretsManager::Secret"
 SECURITY_GROUP = "AWS::EC2::SecurityGroup"
 # The environment's addons and the service's (copilot/api/addons, its monitoring).
 ADDONS_DIRS = [ENV_ADDONS_DIR, SERVICE_ADDONS_DIR]
+# What an environment stack passes to its addons besides the parameters file's values.
+ENV_ADDON_RESERVED_PARAMETERS = {"App", "Env"}
 
 
 def template_ids(path: Path) -> str:
@@ -180,20 +187,33 @@ def test_checkov_passes_every_check_on_the_addons_without_network(addons_dir):
 
 
 @pytest.mark.parametrize("path", addon_template_paths(), ids=template_ids)
-def test_each_template_declares_the_parameters_copilot_passes(path):
+def test_each_template_declares_the_parameters_copilot_passes_and_no_other_reserved_one(path):
+    """An environment stack passes App and Env to its addons (Copilot's
+    envAddonsParameterReservedKeys); Name belongs to workload addons only."""
     parameters = load_template(path)["Parameters"]
 
     assert {"App", "Env"} <= set(parameters)
-    # Copilot passes Name to workload addons only; a default keeps the template deployable
-    # either way.
-    assert parameters["Name"]["Default"] == ""
+    assert "Name" not in parameters
+
+
+@pytest.mark.parametrize("path", addon_template_paths(), ids=template_ids)
+def test_no_template_silences_a_cfn_lint_check(path):
+    assert "cfn-lint" not in load_template(path).get("Metadata", {})
 
 
 def test_the_parameters_file_feeds_only_declared_non_reserved_parameters(merged):
     passed = set(load_template(ADDONS_PARAMETERS_FILE)["Parameters"])
 
     assert passed <= set(merged["Parameters"])
-    assert passed.isdisjoint({"App", "Env", "Name"})
+    assert passed.isdisjoint(ENV_ADDON_RESERVED_PARAMETERS)
+
+
+def test_every_parameter_without_a_default_is_passed_by_copilot_or_the_parameters_file(merged):
+    """Copilot refuses an addon whose parameter has neither a default nor a value."""
+    passed = set(load_template(ADDONS_PARAMETERS_FILE)["Parameters"])
+    required = {name for name, p in merged["Parameters"].items() if "Default" not in p}
+
+    assert required <= passed | ENV_ADDON_RESERVED_PARAMETERS
 
 
 def test_every_output_is_exported_under_the_app_and_env_namespace(merged):
@@ -320,6 +340,73 @@ def test_aurora_is_encrypted_tls_only_and_snapshotted_on_delete(aurora):
     family = aurora["Resources"]["DBClusterParameterGroup"]["Properties"]
     assert family["Family"] == f"aurora-postgresql{properties['EngineVersion'].split('.')[0]}"
     assert family["Parameters"]["rds.force_ssl"] == "1"
+
+
+def aurora_postgresql_branch(schema_file: str) -> dict:
+    """The if/then branch of one of cfn-lint's RDS cluster schemas for aurora-postgresql."""
+    schema = json.loads((RDS_CLUSTER_SCHEMAS / schema_file).read_text())
+    return next(
+        branch
+        for branch in schema["allOf"]
+        if branch["if"]["properties"].get("Engine", {}).get("const") == "aurora-postgresql"
+    )
+
+
+def test_aurora_runs_the_newest_postgresql_17_release_cfn_lint_knows(aurora):
+    # engine_version.json allows these versions; engine_version_deprecated.json warns on those.
+    known = aurora_postgresql_branch("engine_version.json")["then"]["properties"]
+    deprecated = aurora_postgresql_branch("engine_version_deprecated.json")["if"]["properties"]
+    releases = [
+        v
+        for v in known["EngineVersion"]["enum"]
+        if re.fullmatch(r"17\.\d+", v) and v not in deprecated["EngineVersion"]["enum"]
+    ]
+
+    newest = max(releases, key=lambda v: int(v.split(".")[1]))
+
+    assert aurora["Resources"]["DBCluster"]["Properties"]["EngineVersion"] == newest
+
+
+def test_every_log_aurora_exports_goes_to_a_log_group_of_the_stack_with_a_retention(aurora):
+    """RDS creates a missing /aws/rds/cluster/<id>/<log> group itself, with no retention and
+    outside the stack; the group must exist first, under the cluster's fixed name."""
+    cluster = aurora["Resources"]["DBCluster"]
+    cluster_id = cluster["Properties"]["DBClusterIdentifier"]["Fn::Sub"]
+    groups = {
+        name: resource["Properties"]
+        for name, resource in resources_of_type(aurora, "AWS::Logs::LogGroup").items()
+    }
+    by_path = {group["LogGroupName"]["Fn::Sub"]: name for name, group in groups.items()}
+
+    exported = cluster["Properties"]["EnableCloudwatchLogsExports"]
+    needed = [by_path.get(f"/aws/rds/cluster/{cluster_id}/{log}") for log in exported]
+
+    assert exported == ["postgresql"]
+    assert None not in needed, by_path
+    # Created before the cluster, or RDS would have made the group by then.
+    assert needed == [cluster["DependsOn"]]
+    for name in needed:
+        assert groups[name]["RetentionInDays"] == {"Fn::If": ["IsProd", 365, 30]}
+        assert groups[name]["KmsKeyId"] == {"Fn::GetAtt": ["DBKey", "Arn"]}
+
+
+def test_the_prod_reader_runs_in_the_other_private_subnets_zone_than_the_writer(aurora):
+    resources = aurora["Resources"]
+    passed = load_template(ADDONS_PARAMETERS_FILE)["Parameters"]
+
+    zones = {
+        instance: passed[resources[instance]["Properties"]["AvailabilityZone"]["Ref"]]
+        for instance in ("DBWriterInstance", "DBReaderInstance")
+    }
+
+    assert zones == {
+        "DBWriterInstance": {"Fn::GetAtt": ["PrivateSubnet1", "AvailabilityZone"]},
+        "DBReaderInstance": {"Fn::GetAtt": ["PrivateSubnet2", "AvailabilityZone"]},
+    }
+    assert passed["PrivateSubnets"]["Fn::Join"][1] == [
+        {"Ref": "PrivateSubnet1"},
+        {"Ref": "PrivateSubnet2"},
+    ]
 
 
 def test_aurora_capacity_comes_from_parameters(aurora):

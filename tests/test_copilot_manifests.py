@@ -56,6 +56,7 @@ LEFT_UNSET_IN_THE_SERVICE = {
     "DJANGO_READ_DOT_ENV_FILE": "off unless manage.py turns it on; the image holds no .env",
     "DJANGO_ALLOW_NO_DATABASE": "only the image build's collectstatic runs without a database",
     "COPILOT_ENVIRONMENT_NAME": "Copilot injects it into every task",
+    "COPILOT_LB_DNS": "Copilot injects it into a Load Balanced Web Service's tasks",
     "METRICS_ENVIRONMENT": "defaults to COPILOT_ENVIRONMENT_NAME",
     "DJANGO_SECURE_HSTS_PRELOAD": "a commitment for the whole domain, for its owner to make",
     "DJANGO_CSRF_TRUSTED_ORIGINS": "only cross-origin form posts need it, once there is a domain",
@@ -76,6 +77,7 @@ def variables_read_by_the_code() -> set[str]:
 
 
 PRIVATE_IP = "10.0.37.142"
+LOAD_BALANCER_DNS = "items-Publi-1A2B3C4D5E6F-123456789.eu-west-1.elb.amazonaws.com"
 
 
 def environment_names(manifest: dict) -> set[str]:
@@ -89,6 +91,11 @@ def environment_names(manifest: dict) -> set[str]:
 def per_environment(manifest: dict, environment: str) -> dict:
     """The manifest as Copilot resolves it for one environment: maps merge, values replace."""
     return deep_merge(manifest, manifest.get("environments", {}).get(environment, {}))
+
+
+def allowed_hosts(variables: dict) -> list[str]:
+    """DJANGO_ALLOWED_HOSTS as the settings split it; COPILOT_LB_DNS comes on top."""
+    return [host for host in variables.get("DJANGO_ALLOWED_HOSTS", "").split(",") if host]
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -191,10 +198,12 @@ def test_the_health_check_probes_the_liveness_path():
     assert workload_manifest("api")["http"]["healthcheck"]["path"] == LIVENESS_PATH
 
 
-def test_the_health_check_path_answers_200_to_a_private_ip_host(client, settings):
-    api = workload_manifest("api")
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_health_check_path_answers_200_to_a_private_ip_host(client, settings, environment):
+    api = per_environment(workload_manifest("api"), environment)
     settings.DEBUG = False
-    settings.ALLOWED_HOSTS = [api["variables"]["DJANGO_ALLOWED_HOSTS"]]
+    settings.ALLOWED_HOSTS = [*allowed_hosts(api["variables"]), LOAD_BALANCER_DNS]
+    settings.SECURE_SSL_REDIRECT = api["variables"]["DJANGO_SECURE_SSL_REDIRECT"] == "true"
 
     health = client.get(api["http"]["healthcheck"]["path"], HTTP_HOST=PRIVATE_IP)
     # The same Host anywhere else is refused: only the health path is exempt.
@@ -261,3 +270,53 @@ def test_manifests_use_only_shell_variables_the_deploy_guide_exports():
     used = set().union(*(interpolated_variables(p.read_text()) for p in manifest_paths()))
 
     assert used - PREDEFINED_MANIFEST_VARIABLES <= exported
+
+
+def aliases(manifest: dict) -> list[str]:
+    alias = manifest.get("http", {}).get("alias", [])
+    return [alias] if isinstance(alias, str) else alias
+
+
+def test_an_alias_is_set_per_environment_so_no_two_claim_the_same_dns_record():
+    """Copilot's domain function rewrites an alias's record on each deploy and deletes it
+    with the environment, so a top-level alias would make test and prod fight over it."""
+    api = workload_manifest("api")
+    claimed = [name for env in ENVIRONMENTS for name in aliases(per_environment(api, env))]
+
+    assert aliases(api) == []
+    assert len(claimed) == len(set(claimed))
+
+
+def test_prod_cannot_deploy_without_https_and_answers_only_its_own_host_names():
+    """Copilot refuses an alias unless the application has a domain or the environment
+    imports a certificate (cli/deploy/lbws.go), and no environment imports one
+    (test_copilot_overrides.py), so prod's alias makes HTTPS on its domain a precondition."""
+    prod = per_environment(workload_manifest("api"), "prod")
+    variables = prod["variables"]
+
+    assert aliases(prod) != []
+    assert allowed_hosts(variables) == aliases(prod)
+    assert variables["DJANGO_SECURE_SSL_REDIRECT"] == "true"
+    assert int(variables["DJANGO_SECURE_HSTS_SECONDS"]) > 0
+    assert variables["DJANGO_SECURE_COOKIES"] == "true"
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_no_environment_allows_a_host_name_pattern(environment):
+    """A leading dot or a star matches hosts the project does not own, such as every load
+    balancer's generated name; the load balancer's own name comes from COPILOT_LB_DNS."""
+    variables = per_environment(workload_manifest("api"), environment)["variables"]
+    hosts = allowed_hosts(variables)
+
+    patterns = [host for host in hosts if host.startswith((".", "*")) or "elb.amazonaws" in host]
+
+    assert patterns == []
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_https_redirect_is_on_exactly_where_an_alias_guarantees_https(environment):
+    resolved = per_environment(workload_manifest("api"), environment)
+
+    redirect = resolved["variables"]["DJANGO_SECURE_SSL_REDIRECT"] == "true"
+
+    assert redirect == bool(aliases(resolved))

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from http import HTTPStatus
 
 import pytest
 
@@ -32,6 +33,7 @@ REDIS_HOST = "master.items-test-cache.abc123.euw1.cache.amazonaws.com"
 REDIS_AUTH_TOKEN = "T0kenWithoutPunctuation0123456789abcdefABCDEF"
 DJANGO_SECRET_KEY = "k" * 64
 SHELL = {"COPILOT_APPLICATION_NAME": "items"}
+LOAD_BALANCER_DNS = "items-Publi-1A2B3C4D5E6F-123456789.eu-west-1.elb.amazonaws.com"
 
 # What each export resolves to once the environment's addons are deployed.
 RESOLVED_EXPORTS = {
@@ -74,6 +76,11 @@ def task_environment(environment: str) -> dict[str, str]:
     return {name: resolve(value) for name, value in entries.items()}
 
 
+def load_balanced_task_environment(environment: str) -> dict[str, str]:
+    """The task's environment with what Copilot adds to a Load Balanced Web Service's."""
+    return {**task_environment(environment), "COPILOT_LB_DNS": LOAD_BALANCER_DNS}
+
+
 def production_settings(environment: dict[str, str]) -> dict:
     """Import backend.settings in a fresh process that sees only `environment`."""
     result = subprocess.run(
@@ -97,7 +104,6 @@ def test_the_copilot_environment_builds_postgres_over_tls_and_rediss(environment
     settings = production_settings(task_environment(environment))
 
     assert settings["DEBUG"] is False
-    assert settings["ALLOWED_HOSTS"] == [".elb.amazonaws.com"]
     assert settings["DATABASES"]["default"] == {
         "ENGINE": "django.db.backends.postgresql",
         "HOST": DB_SECRET["host"],
@@ -117,6 +123,30 @@ def test_the_copilot_environment_builds_postgres_over_tls_and_rediss(environment
     assert cache["BACKEND"] == "django_redis.cache.RedisCache"
     assert cache["LOCATION"] == f"rediss://:{REDIS_AUTH_TOKEN}@{REDIS_HOST}:6379/0"
     assert cache["KEY_PREFIX"] == "items-api"
+
+
+@pytest.mark.parametrize(
+    ("environment", "hosts"),
+    [("test", [LOAD_BALANCER_DNS]), ("prod", ["api.example.com", LOAD_BALANCER_DNS])],
+)
+def test_each_environment_allows_exactly_its_own_host_names(environment, hosts):
+    """The load balancer's name is the one Copilot gives the task; prod adds its alias."""
+    settings = production_settings(load_balanced_task_environment(environment))
+
+    assert settings["ALLOWED_HOSTS"] == hosts
+
+
+@pytest.mark.django_db
+def test_another_load_balancers_name_is_refused(client, settings):
+    settings.ALLOWED_HOSTS = production_settings(load_balanced_task_environment("test"))[
+        "ALLOWED_HOSTS"
+    ]
+    other = "attacker-1234567890.eu-west-1.elb.amazonaws.com"
+
+    own = client.get("/api/items/", HTTP_HOST=LOAD_BALANCER_DNS)
+    refused = client.get("/api/items/", HTTP_HOST=other)
+
+    assert (own.status_code, refused.status_code) == (HTTPStatus.OK, HTTPStatus.BAD_REQUEST)
 
 
 def test_without_the_database_secret_production_refuses_to_start_naming_the_variables():

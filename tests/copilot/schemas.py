@@ -49,6 +49,9 @@ IMAGE_BUILD = {
         },
     ]
 }
+# An image pushed already, by tag or digest; Copilot builds nothing then.
+IMAGE_LOCATION = {"type": "string", "minLength": 1}
+BUILD_OR_LOCATION = {"oneOf": [{"required": ["build"]}, {"required": ["location"]}]}
 SECURITY_GROUP = {"oneOf": [{"type": "string"}, FROM_CFN]}
 NETWORK = {
     "type": "object",
@@ -157,6 +160,7 @@ DEPLOYMENT = {
     "additionalProperties": False,
 }
 
+ALIAS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
 SERVICE_OVERRIDABLE = {
     **TASK_SIZE,
     "count": COUNT,
@@ -177,7 +181,7 @@ LOAD_BALANCED_WEB_SERVICE = {
                 "path": {"type": "string"},
                 "healthcheck": HEALTHCHECK,
                 "deregistration_delay": DURATION,
-                "alias": {"type": "string"},
+                "alias": ALIAS,
             },
             "required": ["path", "healthcheck"],
             "additionalProperties": False,
@@ -186,10 +190,12 @@ LOAD_BALANCED_WEB_SERVICE = {
             "type": "object",
             "properties": {
                 "build": IMAGE_BUILD,
+                "location": IMAGE_LOCATION,
                 "port": {"type": "integer"},
                 "healthcheck": CONTAINER_HEALTHCHECK,
             },
-            "required": ["build", "port"],
+            "required": ["port"],
+            **BUILD_OR_LOCATION,
             "additionalProperties": False,
         },
         **SERVICE_OVERRIDABLE,
@@ -197,7 +203,14 @@ LOAD_BALANCED_WEB_SERVICE = {
             "type": "object",
             "additionalProperties": {
                 "type": "object",
-                "properties": SERVICE_OVERRIDABLE,
+                "properties": {
+                    **SERVICE_OVERRIDABLE,
+                    "http": {
+                        "type": "object",
+                        "properties": {"alias": ALIAS},
+                        "additionalProperties": False,
+                    },
+                },
                 "additionalProperties": False,
             },
         },
@@ -227,8 +240,8 @@ SCHEDULED_JOB = {
         },
         "image": {
             "type": "object",
-            "properties": {"build": IMAGE_BUILD},
-            "required": ["build"],
+            "properties": {"build": IMAGE_BUILD, "location": IMAGE_LOCATION},
+            **BUILD_OR_LOCATION,
             "additionalProperties": False,
         },
         "command": COMMAND,
