@@ -1,0 +1,85 @@
+"""AWS Lambda entry point: API Gateway events answered by the same WSGI application as gunicorn.
+
+The function's handler is `backend.lambda_handler.handler`. apig-wsgi turns an HTTP API
+event (payload format 2.0, or 1.0) into a WSGI environ and the answer back into the
+response document, base64 for compressed and binary bodies. docs/lambda.md says what
+the Lambda tier decides about the client address, a named stage, cookies, bodies, logs,
+the cache's per-process state and database connections, and why.
+"""
+
+import gc
+
+from apig_wsgi import make_lambda_handler
+
+from backend.observability.access import flush_metrics
+from backend.wsgi import application
+
+
+def source_ip(event: dict) -> str | None:
+    """The address API Gateway saw the request come from (never a header the client set)."""
+    context = event.get("requestContext") or {}
+    address = (context.get("http") or context.get("identity") or {}).get("sourceIp")
+    return address or None
+
+
+def stage_prefix(event: dict) -> str:
+    """`/<stage>` when the request's path starts with its named stage, else ``.
+
+    On the API's own domain a named stage is the first path segment; `$default` has
+    none, and neither does a custom domain's mapping to a stage.
+    """
+    stage = (event.get("requestContext") or {}).get("stage") or "$default"
+    if stage == "$default":
+        return ""
+    prefix = f"/{stage}"
+    path = event.get("rawPath") or event.get("path") or ""
+    return prefix if path == prefix or path.startswith(f"{prefix}/") else ""
+
+
+def from_api_gateway(wsgi_application):
+    """Give the WSGI application the event's client address and its stage as SCRIPT_NAME.
+
+    `X-Forwarded-For` becomes that one address: DRF's throttles read their client from
+    it (API_NUM_PROXIES), and API Gateway appends to whatever the client sent.
+    """
+
+    def application(environ, start_response):
+        event = environ["apig_wsgi.full_event"]
+        if address := source_ip(event):
+            environ["REMOTE_ADDR"] = environ["HTTP_X_FORWARDED_FOR"] = address
+        if prefix := stage_prefix(event):
+            environ["SCRIPT_NAME"] = prefix
+            environ["PATH_INFO"] = environ["PATH_INFO"][len(prefix) :] or "/"
+        return wsgi_application(environ, start_response)
+
+    return application
+
+
+# Binary support for payload 1.0 too: whitenoise's compressed files must go out as base64.
+_answer = make_lambda_handler(from_api_gateway(application), binary_support=True)
+
+
+def handler(event: dict, context) -> dict:
+    """Answer one API Gateway event; write its metrics before the sandbox can be frozen.
+
+    A frozen sandbox runs no background thread, and one that is never thawed again
+    has no exit hook: metrics held back for the next interval would be lost.
+    """
+    try:
+        answer = _answer(event, context)
+    finally:
+        flush_metrics()
+    if request_method(event) == "HEAD":
+        # Django leaves the body to the server to drop, as gunicorn and the test client do.
+        answer.update(body="", isBase64Encoded=False)
+    return answer
+
+
+def request_method(event: dict) -> str:
+    context = event.get("requestContext") or {}
+    return (context.get("http") or {}).get("method") or event.get("httpMethod") or ""
+
+
+# What gunicorn's post_worker_init does: the loaded application is left out of every
+# full garbage collection from here on.
+gc.freeze()
