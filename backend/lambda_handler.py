@@ -69,6 +69,9 @@ def handler(event: dict, context) -> dict:
         answer = _answer(event, context)
     finally:
         flush_metrics()
+    # Django's Set-Cookie values start with a space (SimpleCookie's output); a header
+    # line forgives it, payload 2.0's `cookies` list is taken as it is.
+    answer["cookies"] = [cookie.strip() for cookie in answer.get("cookies", [])]
     if request_method(event) == "HEAD":
         # Django leaves the body to the server to drop, as gunicorn and the test client do.
         answer.update(body="", isBase64Encoded=False)
