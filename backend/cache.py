@@ -482,6 +482,21 @@ def settle_caches() -> None:
         engine.settle()
 
 
+def drop_cache_connections() -> None:
+    """Close this process's Redis connections; each next use opens a fresh one.
+
+    For a process resumed after a long pause (a thawed Lambda sandbox): a connection
+    dropped by the network meanwhile answers nothing, so a read on it would wait for
+    the timeout and count as an outage, moving every process's generation on.
+    """
+    for engine in list(_engines):
+        store = engine._store
+        if isinstance(store, RedisStore):
+            if (kept := getattr(store._kept, "connection", None)) is not None:
+                kept.disconnect()
+            store._client.connection_pool.disconnect()
+
+
 class ReadThroughCache:
     """Get-or-fill and invalidate for one namespace of versioned entries.
 

@@ -8,11 +8,19 @@ the cache's per-process state and database connections, and why.
 """
 
 import gc
+import time
 
 from apig_wsgi import make_lambda_handler
+from django.db import connections
 
+from backend.cache import drop_cache_connections
 from backend.observability.access import flush_metrics
 from backend.wsgi import application
+
+# After a pause this long, the sandbox opens its Redis and PostgreSQL connections anew.
+# Below the idle timeouts that drop a connection without a word (a NAT gateway's
+# 350 s), and a reconnection costs a few milliseconds: docs/lambda.md.
+RECONNECT_AFTER_IDLE_SECONDS = 60
 
 
 def source_ip(event: dict) -> str | None:
@@ -59,16 +67,25 @@ def from_api_gateway(wsgi_application):
 _answer = make_lambda_handler(from_api_gateway(application), binary_support=True)
 
 
+# Wall-clock time of the last answer: the monotonic clock need not count a freeze.
+_last_answered: float | None = None
+
+
 def handler(event: dict, context) -> dict:
     """Answer one API Gateway event; write its metrics before the sandbox can be frozen.
 
     A frozen sandbox runs no background thread, and one that is never thawed again
     has no exit hook: metrics held back for the next interval would be lost.
     """
+    global _last_answered
+    if _last_answered is not None and time.time() - _last_answered >= RECONNECT_AFTER_IDLE_SECONDS:
+        drop_cache_connections()
+        connections.close_all()
     try:
         answer = _answer(event, context)
     finally:
         flush_metrics()
+        _last_answered = time.time()
     # Django's Set-Cookie values start with a space (SimpleCookie's output); a header
     # line forgives it, payload 2.0's `cookies` list is taken as it is.
     answer["cookies"] = [cookie.strip() for cookie in answer.get("cookies", [])]
