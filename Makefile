@@ -42,10 +42,11 @@ lint: install ## ruff lint and format check, and no missing migration
 	$(BIN)/ruff format --check .
 	DJANGO_SECRET_KEY=lint $(BIN)/python manage.py makemigrations --check --dry-run
 
-bench: install ## Measure cached vs uncached reads vs the framework floor (needs wrk)
+bench: install ## Cached vs uncached reads vs the framework floor (needs wrk); Lambda cold and warm cost
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; \
 		apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run.py
+	$(BIN)/python bench/lambda_cost.py
 
 bench-cpu: install ## CPU per request of a cache hit, layer by layer (after make bench)
 	$(BIN)/python bench/hit_path_cpu.py
