@@ -79,18 +79,33 @@ def handler(event: dict, context) -> dict:
     """
     global _last_answered
     if _last_answered is not None and time.time() - _last_answered >= RECONNECT_AFTER_IDLE_SECONDS:
-        drop_cache_connections()
-        connections.close_all()
+        reconnect()
     try:
         answer = _answer(event, context)
     finally:
         flush_metrics()
         _last_answered = time.time()
-    # Django's Set-Cookie values start with a space (SimpleCookie's output); a header
-    # line forgives it, payload 2.0's `cookies` list is taken as it is.
-    answer["cookies"] = [cookie.strip() for cookie in answer.get("cookies", [])]
-    if request_method(event) == "HEAD":
-        # Django leaves the body to the server to drop, as gunicorn and the test client do.
+    return as_a_server_sends_it(answer, request_method(event))
+
+
+def reconnect() -> None:
+    """Close the connections kept across a pause; each next use opens a fresh one.
+
+    The network may have dropped them without a word: a Redis read on one would wait
+    for its timeout and count as an outage (every process's cache generation moves on),
+    a PostgreSQL query could wait far longer.
+    """
+    drop_cache_connections()
+    connections.close_all()
+
+
+def as_a_server_sends_it(answer: dict, method: str) -> dict:
+    """What gunicorn would do to the answer on the wire: no body for HEAD, clean cookies."""
+    if "cookies" in answer:
+        # Django's Set-Cookie values start with a space (SimpleCookie's output); a header
+        # line forgives it, payload 2.0's `cookies` list is taken as it is.
+        answer["cookies"] = [cookie.strip() for cookie in answer["cookies"]]
+    if method == "HEAD":
         answer.update(body="", isBase64Encoded=False)
     return answer
 
