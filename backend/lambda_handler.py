@@ -17,9 +17,9 @@ from backend.cache import drop_cache_connections
 from backend.observability.access import flush_metrics
 from backend.wsgi import application
 
-# After a pause this long, the sandbox opens its Redis and PostgreSQL connections anew.
-# Below the idle timeouts that drop a connection without a word (a NAT gateway's
-# 350 s), and a reconnection costs a few milliseconds: docs/lambda.md.
+# After a pause this long, the sandbox opens its Redis and PostgreSQL connections anew:
+# well below the idle timeouts that drop a connection without a word (a NAT gateway's
+# 350 s). What it costs is in docs/lambda.md.
 RECONNECT_AFTER_IDLE_SECONDS = 60
 
 

@@ -9,6 +9,8 @@ Warm: CPU time per invocation of the same cached read given as an API Gateway HT
 event to the handler, against the WSGI application called directly with the environ a
 server would give it (gunicorn's parsing not included either side), in one process;
 the fastest of ROUNDS rounds. The difference is what apig-wsgi and the handler add.
+Then the wall time of that read, and of the same read as the first after a pause of a
+minute or more, when the handler opens its connections anew (median of 50 each).
 
 Both sides log their access line and gather their metrics, as production does; the
 handler also writes its EMF record on every invocation (docs/lambda.md), so a third row
@@ -31,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 COLD_STARTS = int(os.environ.get("BENCH_LAMBDA_COLD_STARTS", "7"))
 ROUNDS, CALLS = 9, 1000
+RECONNECT_SAMPLES = 50
 HOST = "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"
 ENVIRONMENT = {
     "DJANGO_SETTINGS_MODULE": "backend.settings",
@@ -196,6 +199,25 @@ def stdout_discarded():
         os.close(saved)
 
 
+def reconnect_cost(item_id: int) -> tuple[float, float]:
+    """Median wall ms of a cached read, and of one after a pause's reconnection."""
+    from backend.lambda_handler import handler, reconnect
+
+    event = item_event(item_id)
+
+    def wall_ms(before) -> float:
+        times = []
+        for _ in range(RECONNECT_SAMPLES):
+            before()
+            started = time.perf_counter()
+            assert handler(event, None)["statusCode"] == 200
+            times.append((time.perf_counter() - started) * 1000)
+        return statistics.median(times)
+
+    with stdout_discarded():
+        return wall_ms(lambda: None), wall_ms(reconnect)
+
+
 def main() -> None:
     item_id = prepare()
     runs = cold_starts(item_id)
@@ -203,6 +225,7 @@ def main() -> None:
     firsts = statistics.median(run["first_ms"] for run in runs)
     totals = statistics.median(run["import_ms"] + run["first_ms"] for run in runs)
     wsgi_us, handler_us, adapter_us = warm_costs(item_id)
+    warm_ms, after_pause_ms = reconnect_cost(item_id)
     print(f"\nLambda (median of {len(runs)} cold starts; warm: fastest of {ROUNDS} rounds)\n")
     print("| row | value |")
     print("|---|---:|")
@@ -214,6 +237,8 @@ def main() -> None:
     print(f"| warm cached read, adapter alone (no EMF write) | {adapter_us:,.0f} µs CPU |")
     print(f"| handler / WSGI | {handler_us / wsgi_us:.2f}x (+{handler_us - wsgi_us:,.0f} µs) |")
     print(f"| adapter / WSGI | {adapter_us / wsgi_us:.2f}x (+{adapter_us - wsgi_us:,.0f} µs) |")
+    print(f"| warm cached read, wall time | {warm_ms:,.2f} ms |")
+    print(f"| same, first after a pause (connections opened anew) | {after_pause_ms:,.2f} ms |")
 
 
 if __name__ == "__main__":
