@@ -17,7 +17,7 @@ from django.conf import settings as django_settings
 from rest_framework.authtoken.models import Token
 
 from tests.factories import ItemFactory, UserFactory
-from tests.lambda_events import API_DOMAIN, http_api_event, response_body
+from tests.lambda_events import API_DOMAIN, http_api_event, load_handler, response_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,9 +33,7 @@ def gateway_settings(settings):
 
 
 def invoke(event: dict) -> dict:
-    from backend.lambda_handler import handler  # after the static files are collected
-
-    answer = handler(event, None)
+    answer = load_handler().handler(event, None)
     json.dumps(answer)  # what Lambda does with it: anything else fails the invocation
     return answer
 

@@ -18,7 +18,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from items.models import Item
-from tests.lambda_events import API_DOMAIN, http_api_event, response_body
+from tests.lambda_events import API_DOMAIN, http_api_event, load_handler, response_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -105,12 +105,10 @@ def _without_varying_fields(value):
 
 
 def through_lambda(method, path, query, headers, body, source_ip):
-    from backend.lambda_handler import handler  # after the static files are collected
-
     event = http_api_event(
         method, path, query=query, headers=headers, body=body, source_ip=source_ip
     )
-    answer = handler(event, None)
+    answer = load_handler().handler(event, None)
     assert not answer.get("multiValueHeaders")
     assert all(name == name.lower() for name in answer["headers"])
     return answer["statusCode"], answer["headers"], response_body(answer)

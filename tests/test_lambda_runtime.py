@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # What the runtime does before importing the handler module, then one invocation.
 RUNTIME = """
-import json, logging, sys
+import gc, json, logging, sys
 
 class RuntimeHandler(logging.Handler):
     def emit(self, record):
@@ -36,6 +36,7 @@ logging.getLogger().setLevel(logging.INFO)
 
 from backend.lambda_handler import handler
 
+print(json.dumps({"frozen_objects": gc.get_freeze_count()}), flush=True)
 for event in json.loads(sys.argv[1]):
     answer = handler(event, None)
     print(json.dumps({"answer_status": answer["statusCode"]}), flush=True)
@@ -79,6 +80,7 @@ def test_each_invocation_writes_its_access_line_and_metrics_to_stdout_as_json(en
 
     assert finished.returncode == 0, finished.stderr
     lines = [json.loads(line) for line in finished.stdout.splitlines()]
+    assert lines.pop(0)["frozen_objects"] > 0  # as gunicorn's post_worker_init does
     first_answer = lines.index({"answer_status": HTTPStatus.OK})
     before_first_answer = lines[:first_answer]
     access = [line for line in before_first_answer if line.get("logger") == "backend.access"]

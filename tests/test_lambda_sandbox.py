@@ -22,7 +22,7 @@ from django.db import connection
 from backend.cache import cache_stats, redis_breaker
 from items.cache import item_cache
 from tests.factories import ItemFactory
-from tests.lambda_events import API_DOMAIN, http_api_event
+from tests.lambda_events import API_DOMAIN, http_api_event, load_handler
 from tests.ports import free_port
 from tests.test_cache_outage import start_redis, stop_redis, use_redis
 
@@ -36,9 +36,7 @@ def gateway_settings(settings):
 
 @pytest.fixture
 def lambda_module():
-    from backend import lambda_handler  # after the static files are collected
-
-    return lambda_handler
+    return load_handler()
 
 
 def read(lambda_module, item_id) -> tuple[int, str | None, int | None]:
