@@ -31,7 +31,7 @@ def source_ip(event: dict) -> str | None:
 
 
 def stage_prefix(event: dict) -> str:
-    """`/<stage>` when the request's path starts with its named stage, else ``.
+    """`/<stage>` when the request's path starts with its named stage, else an empty string.
 
     On the API's own domain a named stage is the first path segment; `$default` has
     none, and neither does a custom domain's mapping to a stage.
