@@ -30,22 +30,34 @@ def source_ip(event: dict) -> str | None:
     return address or None
 
 
-def stage_prefix(event: dict) -> str:
+def stage_segment(event: dict) -> str:
     """`/<stage>` when the request's path starts with its named stage, else an empty string.
 
-    On the API's own domain a named stage is the first path segment; `$default` has
-    none, and neither does a custom domain's mapping to a stage.
+    A named stage is the first segment of the path on the API's own domain; `$default`
+    has none.
     """
     stage = (event.get("requestContext") or {}).get("stage") or "$default"
     if stage == "$default":
         return ""
-    prefix = f"/{stage}"
+    segment = f"/{stage}"
     path = event.get("rawPath") or event.get("path") or ""
-    return prefix if path == prefix or path.startswith(f"{prefix}/") else ""
+    return segment if path == segment or path.startswith(f"{segment}/") else ""
+
+
+def on_the_api_domain(event: dict) -> bool:
+    """Whether the client called `<api-id>.execute-api.<region>.amazonaws.com`.
+
+    Only there is the stage a part of the URL the client sees. Behind a custom domain
+    the stage comes from the domain's mapping, whether or not the event's path names it.
+    """
+    domain = (event.get("requestContext") or {}).get("domainName") or ""
+    return ".execute-api." in domain
 
 
 def from_api_gateway(wsgi_application):
-    """Give the WSGI application the event's client address and its stage as SCRIPT_NAME.
+    """Give the WSGI application the event's client address, and route without the stage.
+
+    On the API's domain the stage becomes SCRIPT_NAME, so the URLs Django builds keep it.
 
     `X-Forwarded-For` becomes that one address: DRF's throttles read their client from
     it (API_NUM_PROXIES), and API Gateway appends to whatever the client sent.
@@ -55,9 +67,10 @@ def from_api_gateway(wsgi_application):
         event = environ["apig_wsgi.full_event"]
         if address := source_ip(event):
             environ["REMOTE_ADDR"] = environ["HTTP_X_FORWARDED_FOR"] = address
-        if prefix := stage_prefix(event):
-            environ["SCRIPT_NAME"] = prefix
-            environ["PATH_INFO"] = environ["PATH_INFO"][len(prefix) :] or "/"
+        if segment := stage_segment(event):
+            environ["PATH_INFO"] = environ["PATH_INFO"][len(segment) :] or "/"
+            if on_the_api_domain(event):
+                environ["SCRIPT_NAME"] = segment
         return wsgi_application(environ, start_response)
 
     return application

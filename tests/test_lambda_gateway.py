@@ -154,19 +154,42 @@ def test_under_a_named_stage_redirects_and_page_assets_carry_the_stage():
 
 
 def test_without_a_stage_in_the_path_nothing_is_taken_off_it():
-    """A custom domain mapped to the stage sends no stage segment, nor does `$default`."""
     item = ItemFactory()
-    on_domain = invoke(
-        http_api_event("GET", f"/api/items/{item.pk}/", domain=CUSTOM_DOMAIN, stage="$default")
-    )
+    on_default = invoke(http_api_event("GET", f"/api/items/{item.pk}/", stage="$default"))
     named_but_absent = http_api_event("GET", f"/api/items/{item.pk}/", domain=CUSTOM_DOMAIN)
     named_but_absent["requestContext"]["stage"] = "prod"
 
-    assert on_domain["statusCode"] == HTTPStatus.OK
+    assert on_default["statusCode"] == HTTPStatus.OK
     assert invoke(named_but_absent)["statusCode"] == HTTPStatus.OK
     assert invoke(http_api_event("GET", "/", domain=CUSTOM_DOMAIN))["headers"]["location"] == (
         "/api/docs/"
     )
+
+
+def test_behind_a_custom_domain_a_stage_in_the_path_is_routed_past_and_left_out_of_urls(token):
+    """The client's URL has no stage segment there, even when the event's path has one."""
+    ItemFactory.create_batch(2)
+    created = invoke(
+        http_api_event(
+            "POST",
+            "/api/items/",
+            stage="prod",
+            domain=CUSTOM_DOMAIN,
+            headers={"authorization": f"Token {token}", "content-type": "application/json"},
+            body=b'{"name": "Lamp", "price": "2.00"}',
+        )
+    )
+    page = json_of(
+        invoke(
+            http_api_event(
+                "GET", "/api/items/", query="page_size=2", stage="prod", domain=CUSTOM_DOMAIN
+            )
+        )
+    )
+    item_id = json_of(created)["id"]
+
+    assert created["headers"]["location"] == f"https://{CUSTOM_DOMAIN}/api/items/{item_id}/"
+    assert page["next"] == f"https://{CUSTOM_DOMAIN}/api/items/?page=2&page_size=2"
 
 
 # --- Host ----------------------------------------------------------------------------------
