@@ -57,10 +57,9 @@ def on_the_api_domain(event: dict) -> bool:
 def from_api_gateway(wsgi_application):
     """Give the WSGI application the event's client address, and route without the stage.
 
-    On the API's domain the stage becomes SCRIPT_NAME, so the URLs Django builds keep it.
-
     `X-Forwarded-For` becomes that one address: DRF's throttles read their client from
-    it (API_NUM_PROXIES), and API Gateway appends to whatever the client sent.
+    it (API_NUM_PROXIES), and API Gateway appends to whatever the client sent. On the
+    API's domain the stage becomes SCRIPT_NAME, so the URLs Django builds keep it.
     """
 
     def application(environ, start_response):
