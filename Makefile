@@ -75,10 +75,11 @@ lint: install ## ruff lint and format check, bandit, and no missing migration
 	$(BIN)/bandit --configfile pyproject.toml --quiet --recursive $(SHIPPED_CODE)
 	DJANGO_SECRET_KEY=lint DJANGO_ALLOW_NO_DATABASE=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
-bench: install ## Measure cached vs uncached reads vs the framework floor (needs wrk)
+bench: install ## Cached vs uncached reads vs the framework floor (needs wrk); Lambda cold and warm cost
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; \
 		$(APT_INSTALL) wrk >/dev/null; }
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run.py
+	$(BIN)/python bench/lambda_cost.py
 
 bench-cpu: install ## CPU per request of a cache hit, layer by layer (after make bench)
 	$(BIN)/python bench/hit_path_cpu.py

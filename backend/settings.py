@@ -194,13 +194,14 @@ USE_TZ = True
 # Collected at image build time and served, compressed, by whitenoise: the admin,
 # Swagger UI and Redoc. Names stay unhashed (whitenoise then allows a 60 s browser
 # cache): no manifest is needed, so the test client and the live server used by the
-# browser tests find every file without a collect step.
+# browser tests find every file without a collect step. Their URLs carry the request's
+# path prefix, an API Gateway stage's (backend/static_storage.py).
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "backend.static_storage.PrefixedStaticFilesStorage"},
 }
 
 # --- API ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from backend.errors import api_not_found
 urlpatterns = [
     # First: Django tries the patterns in order, and item reads are most of the traffic.
     path("api/", include("items.urls")),
-    path("", RedirectView.as_view(url="/api/docs/", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="swagger-ui", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -16,6 +16,7 @@ from backend.cache.engine import (
     Read,
     ReadThroughCache,
     default_store,
+    drop_cache_connections,
     settle_caches,
 )
 from backend.cache.entries import DELETED, Entry, Stored
@@ -39,6 +40,7 @@ __all__ = [
     "Stored",
     "cache_stats",
     "default_store",
+    "drop_cache_connections",
     "redis_breaker",
     "settle_caches",
 ]

@@ -73,6 +73,18 @@ def settle_caches() -> None:
         engine.settle()
 
 
+def drop_cache_connections() -> None:
+    """Close this process's Redis connections; each next use opens a fresh one.
+
+    For a process resumed after a long pause (a thawed Lambda sandbox): a connection
+    dropped by the network meanwhile answers nothing, so a read on it would wait for
+    the timeout and count as an outage, moving every process's generation on.
+    """
+    for engine in list(_engines):
+        if engine._store is not None:
+            engine._store.disconnect()
+
+
 class ReadThroughCache:
     """Get-or-fill and invalidate for one namespace of versioned entries.
 

@@ -14,6 +14,9 @@ class LocalStore:
         self._data: dict[str, tuple[float, object]] = {}
         self._lock = threading.Lock()
 
+    def disconnect(self) -> None:
+        """Nothing to close: the entries live in this process."""
+
     def _get(self, key: str):
         found = self._data.get(key)
         if found is None or found[0] < time.monotonic():

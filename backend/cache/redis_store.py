@@ -163,6 +163,12 @@ class RedisStore:
             # calls accept_server: none reads the new server before that.
             raise ServerChanged(run_id)
 
+    def disconnect(self) -> None:
+        """Close this thread's kept connection and the pool's; the next use opens new ones."""
+        if (kept := getattr(self._kept, "connection", None)) is not None:
+            kept.disconnect()
+        self._client.connection_pool.disconnect()
+
     def accept_server(self, run_id: bytes) -> None:
         """Take `run_id` as the server from now on (once its change is on record)."""
         self._server_run_id = run_id
