@@ -170,13 +170,6 @@ class FargateService(Construct):
         for handler in handlers.values():
             handler.add_to_role_policy(
                 iam.PolicyStatement(
-                    actions=["ecs:RunTask"],
-                    resources=[self.task_definition.task_definition_arn],
-                    conditions={"ArnEquals": {"ecs:cluster": self.cluster.cluster_arn}},
-                )
-            )
-            handler.add_to_role_policy(
-                iam.PolicyStatement(
                     actions=["ecs:DescribeTasks"],
                     resources=[
                         Stack.of(self).format_arn(
