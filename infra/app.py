@@ -4,6 +4,7 @@
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from items_infra.checkov import CheckovSkips
 from items_infra.config import deployment
 from items_infra.nag import suppress_reviewed_findings
 from items_infra.stack import ItemsApiStack
@@ -19,6 +20,7 @@ def build(app: cdk.App) -> ItemsApiStack:
     stack = ItemsApiStack(app, chosen.name, deployment=chosen)
     suppress_reviewed_findings(stack)
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    cdk.Aspects.of(app).add(CheckovSkips())
     return stack
 
 

@@ -6,6 +6,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -32,6 +33,12 @@ class ItemsApiStack(Stack):
             self,
             "DjangoSecretKey",
             description="DJANGO_SECRET_KEY",
+            encryption_key=kms.Key(
+                self,
+                "DjangoSecretKeyKey",
+                description="DJANGO_SECRET_KEY",
+                enable_key_rotation=True,
+            ),
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 password_length=64, exclude_punctuation=True
             ),
