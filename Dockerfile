@@ -37,8 +37,9 @@ COPY . .
 
 # Static files (admin, Swagger UI, Redoc) are collected at build time, owned by
 # root and so read-only for the app user; whitenoise serves them. The key only
-# lets settings load here and is never used at run time.
-RUN DJANGO_SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectstatic --noinput
+# lets settings load here and is never used at run time; the step needs no database.
+RUN DJANGO_SECRET_KEY=collectstatic-only-not-a-secret DJANGO_ALLOW_NO_DATABASE=1 \
+    python manage.py collectstatic --noinput
 
 USER 10001:10001
 

@@ -7,12 +7,23 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 # make test talks to real servers; override either to point elsewhere.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/items
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+# Where make run serves; where Debian's Chromium lives (tests/browser/conftest.py looks there).
+RUN_ADDRESS ?= 127.0.0.1:8000
+CHROMIUM ?= /usr/bin/chromium
+# Tools the targets need come from Debian's packages, through sudo unless already root.
+SUDO ?= $(if $(filter 0,$(shell id -u)),,sudo)
+APT_INSTALL = $(SUDO) apt-get update -qq && \
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
+
+# What the image runs, and so what bandit scans (bench/ and tests/ are tools on a laptop).
+SHIPPED_CODE := backend items manage.py gunicorn.conf.py bin/healthcheck
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench bench-cpu bench-instructions upgrade-check clean
+.PHONY: help install install-chromium run test lint format bench bench-cpu bench-instructions \
+	upgrade-check clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-19s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,29 +33,51 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP) ## Create .venv and install the pinned requirements
 
-run: install ## Serve the API on http://127.0.0.1:8000 (SQLite + in-process cache unless configured)
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-dev-only-secret-key} \
-		$(BIN)/python manage.py migrate --noinput
-	@echo ""
-	@echo "  API       http://127.0.0.1:8000/api/items/"
-	@echo "  Docs      http://127.0.0.1:8000/api/docs/  (Redoc: /api/redoc/, schema: /api/schema/)"
-	@echo "  Admin     http://127.0.0.1:8000/admin/  (create a user: $(BIN)/python manage.py createsuperuser)"
-	@echo ""
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-dev-only-secret-key} \
-		$(BIN)/python manage.py runserver 127.0.0.1:8000
+# Development values for every manage.py command (backend/settings.py reads the file; real
+# environment variables win). Written once: edit it freely, delete it to start over.
+.env:
+	@echo "writing .env: development settings (debug on, a new random secret key)"
+	@printf '%s\n' \
+		"# Development settings for manage.py (make run wrote this; git and the image ignore it)." \
+		"# Variables set in the environment win over these." \
+		"DJANGO_DEBUG=1" \
+		"DJANGO_SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+		> $@
 
-test: install lint ## Run the whole suite against PostgreSQL and Redis
+run: install .env ## Serve the API on http://127.0.0.1:8000 (SQLite + in-process cache unless configured)
+	$(BIN)/python manage.py migrate --noinput
+	@echo ""
+	@echo "  API       http://$(RUN_ADDRESS)/api/items/"
+	@echo "  Docs      http://$(RUN_ADDRESS)/api/docs/  (Redoc: /api/redoc/, schema: /api/schema/)"
+	@echo "  Admin     http://$(RUN_ADDRESS)/admin/  (create a user: $(BIN)/python manage.py createsuperuser)"
+	@echo "  Settings  .env (development values; variables set in the environment win)"
+	@echo ""
+	$(BIN)/python manage.py runserver $(RUN_ADDRESS)
+
+# The browser tests (tests/browser) drive Debian's Chromium; with SKIP_BROWSER_TESTS=1 they
+# are skipped and make test installs nothing.
+BROWSER_SETUP := $(if $(filter 1,$(SKIP_BROWSER_TESTS)),,install-chromium)
+
+$(CHROMIUM):
+	@echo "installing Chromium (Debian package) for the browser tests"
+	$(APT_INSTALL) chromium
+	@test -x $@ || { echo "Chromium is still missing at $@ after the install" >&2; exit 1; }
+
+install-chromium: $(CHROMIUM) ## Install Debian's Chromium for the browser tests (make test does)
+
+test: install lint $(BROWSER_SETUP) ## Run the whole suite against PostgreSQL and Redis (installs Chromium if missing)
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: install ## ruff lint and format check, and no missing migration
+lint: install ## ruff lint and format check, bandit, and no missing migration
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	DJANGO_SECRET_KEY=lint $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/bandit --configfile pyproject.toml --quiet --recursive $(SHIPPED_CODE)
+	DJANGO_SECRET_KEY=lint DJANGO_ALLOW_NO_DATABASE=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
 bench: install ## Measure cached vs uncached reads vs the framework floor (needs wrk)
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; \
-		apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+		$(APT_INSTALL) wrk >/dev/null; }
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run.py
 
 bench-cpu: install ## CPU per request of a cache hit, layer by layer (after make bench)
@@ -52,7 +85,7 @@ bench-cpu: install ## CPU per request of a cache hit, layer by layer (after make
 
 bench-instructions: install ## Instructions per request under callgrind, repeatable (after make bench)
 	@command -v valgrind >/dev/null || { echo "installing valgrind (Debian package)"; \
-		apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
+		$(APT_INSTALL) valgrind >/dev/null; }
 	$(BIN)/python bench/instructions.py
 
 format: install ## Apply ruff's fixes and formatting

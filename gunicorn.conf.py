@@ -21,7 +21,9 @@ worker_class = "gthread"
 workers = _int("WEB_CONCURRENCY", 2)
 threads = _int("GUNICORN_THREADS", 4)
 
-# A request running longer than this is killed with its worker.
+# A worker whose main loop sends no heartbeat for this long is restarted. A thread
+# stuck in a request does not stop the heartbeat: each wait a request makes has its
+# own bound (statement timeout, Redis timeouts, API_BODY_TIMEOUT_SECONDS).
 timeout = _int("GUNICORN_TIMEOUT", 30)
 # On SIGTERM, finish in-flight requests within this many seconds: shorter than
 # the load balancer's deregistration delay and the 30 s ECS allows before SIGKILL.
@@ -45,7 +47,7 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
 reuse_port = True
 
 # Worker heartbeats on tmpfs: a container's disk can stall them.
-worker_tmp_dir = "/dev/shm"
+worker_tmp_dir = "/dev/shm"  # nosec B108: tmpfs, gunicorn's documented choice
 
 # gunicorn's own lines in the application's JSON format; the application writes
 # the access line (backend/observability/access.py).

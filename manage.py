@@ -7,6 +7,8 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
+    # Management commands read the development values in .env (backend/settings.py).
+    os.environ.setdefault("DJANGO_READ_DOT_ENV_FILE", "true")
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

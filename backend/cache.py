@@ -748,6 +748,18 @@ class ReadThroughCache:
             # A process that only writes from now on must still repair what it lost.
             self._repair_if_suspect()
 
+    def invalidate_all(self) -> int:
+        """Make every entry of this namespace a miss, for every process; return the generation.
+
+        For rows changed where no invalidation runs (a data migration, SQL): it
+        advances the namespace's generation. Raises CacheUnavailable when the store
+        cannot be reached, so that a caller can say the entries may still be served.
+        """
+        advanced = self._call(self.store.advance_generation, self._generation_key)
+        with self._generation_lock:
+            self._floor_generation = max(self._floor_generation, advanced)
+        return advanced
+
     def settle(self) -> None:
         """Advance the generation if this process lost an invalidation: call before exiting.
 

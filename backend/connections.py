@@ -10,18 +10,37 @@ from pathlib import Path
 from urllib.parse import quote
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 POSTGRES_ENGINE = "django.db.backends.postgresql"
 
 
-def database_config(env: environ.Env, *, default_sqlite: Path) -> dict:
-    """Return the DATABASES["default"] entry for this environment."""
+def database_config(env: environ.Env, *, default_sqlite: Path, debug: bool = False) -> dict:
+    """Return the DATABASES["default"] entry for this environment.
+
+    Without DATABASE_URL or DB_SECRET only development (`debug`) gets a SQLite
+    file. Elsewhere a task with its database settings missing would serve an empty
+    database of its own and report itself ready, so it refuses to start instead,
+    unless the command says it needs no database (DJANGO_ALLOW_NO_DATABASE).
+    """
     if url := env.str("DATABASE_URL", default=""):
         config = environ.Env.db_url_config(url)
     elif secret := env.str("DB_SECRET", default=""):
         config = _database_from_secret(json.loads(secret))
-    else:
+    elif debug:
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite)}
+    elif env.bool("DJANGO_ALLOW_NO_DATABASE", default=False):
+        # Django's placeholder backend: every query fails, so a command that
+        # turns out to need the database stops instead of using the wrong one.
+        return {"ENGINE": "django.db.backends.dummy"}
+    else:
+        raise ImproperlyConfigured(
+            "No database is configured: set DATABASE_URL (a URL such as "
+            "postgres://user:password@host:5432/items) or DB_SECRET (the RDS secret's "
+            "JSON). DJANGO_DEBUG=1 uses a local SQLite file instead; a command that needs "
+            "no database (collectstatic, makemigrations --check) sets "
+            "DJANGO_ALLOW_NO_DATABASE=1."
+        )
     if config["ENGINE"] == POSTGRES_ENGINE:
         config.update(_postgres_tuning(env))
         config["OPTIONS"] = {**config.get("OPTIONS", {}), **_postgres_options(env)}

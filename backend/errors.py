@@ -235,6 +235,7 @@ class ProblemAutoSchema(AutoSchema):
         if method in ("POST", "PUT", "PATCH"):
             statuses += [
                 HTTPStatus.BAD_REQUEST,
+                HTTPStatus.REQUEST_TIMEOUT,  # the body did not arrive in time
                 HTTPStatus.LENGTH_REQUIRED,  # a chunked body the server cannot delimit
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 HTTPStatus.UNSUPPORTED_MEDIA_TYPE,

@@ -15,9 +15,13 @@ class PageNumberPagination(pagination.PageNumberPagination):
         value = request.query_params.get(self.page_size_query_param)
         if value is None:
             return self.page_size
-        if not (value.isascii() and value.isdigit() and int(value) > 0):
+        digits = value.lstrip("0")
+        if not (value.isascii() and value.isdigit() and digits):
             raise ValidationError({self.page_size_query_param: ["Give a whole number from 1."]})
-        return min(int(value), self.max_page_size)
+        # Compared by length first: int() refuses a string of thousands of digits.
+        if len(digits) > len(str(self.max_page_size)):
+            return self.max_page_size
+        return min(int(digits), self.max_page_size)
 
     def get_page_number(self, request, paginator):
         """The page asked for, as a string the paginator validates (404 when invalid).

@@ -4,10 +4,14 @@ The README's configuration table lists each variable. Defaults give the embedded
 development setup (SQLite and an in-process cache); production supplies the rest.
 """
 
+import os
 import re
+from collections import ChainMap
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from backend.connections import caches_config, database_config
@@ -15,7 +19,28 @@ from backend.observability.log_config import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+
+class Env(environ.Env):
+    """django-environ's Env over the real environment, with .env's values beneath it.
+
+    read_env() fills the first map only with names the environment lacks, so real variables
+    win, and os.environ stays as it was: a process started from here (`manage.py test`'s
+    pytest) sees the real environment, never the file's values.
+    """
+
+    ENVIRON = ChainMap({}, os.environ)
+
+
+env = Env()
+
+# .env beside manage.py holds development values (`make run` writes it; git and the image
+# leave it out). manage.py turns this on, so every management command in any terminal shares
+# the dev server's settings; gunicorn, pytest and plain imports never read the file.
+if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
+    env.read_env(BASE_DIR / ".env")
+
+# `manage.py test` runs the pytest suite with pytest's own configuration.
+TEST_RUNNER = "backend.test_runner.PytestTestRunner"
 
 # --- Core -----------------------------------------------------------------------
 
@@ -27,9 +52,9 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
             "DJANGO_SECRET_KEY is not set. Set it to a long random value "
-            "(production reads it from a secret; `make run` sets a development key)."
+            "(production reads it from a secret; `make run` writes a development key to .env)."
         )
-    SECRET_KEY = "django-insecure-development-only"
+    SECRET_KEY = "django-insecure-development-only"  # nosec B105: DEBUG only
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 
@@ -40,6 +65,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
+    "corsheaders",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -53,6 +80,9 @@ MIDDLEWARE = [
     "backend.health.HealthCheckMiddleware",
     "backend.observability.request_id.RequestIdMiddleware",
     "backend.observability.access.AccessLogMiddleware",
+    # Before anything that can answer on its own (an HTTPS redirect, a static file,
+    # CommonMiddleware), so those answers carry CORS headers and preflights stop here.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -61,6 +91,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "backend.urls"
@@ -84,9 +116,11 @@ TEMPLATES = [
 
 # --- Data tier ------------------------------------------------------------------
 # DATABASE_URL wins; otherwise the JSON secret Copilot injects (DB_SECRET);
-# otherwise a SQLite file beside manage.py. See backend/connections.py.
+# otherwise, with DEBUG on, a SQLite file beside manage.py; otherwise the process
+# refuses to start, unless DJANGO_ALLOW_NO_DATABASE says the command needs none
+# (the image build's collectstatic). See backend/connections.py.
 
-DATABASES = {"default": database_config(env, default_sqlite=BASE_DIR / "db.sqlite3")}
+DATABASES = {"default": database_config(env, default_sqlite=BASE_DIR / "db.sqlite3", debug=DEBUG)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # REDIS_URL (or REDIS_HOST and friends) selects django-redis; unset, an
@@ -116,6 +150,31 @@ AUTH_PASSWORD_VALIDATORS = [
     )
 ]
 
+# Failed logins (the admin's form) are counted per client address by django-axes
+# (https://django-axes.readthedocs.io/en/latest/4_configuration.html). Its backend
+# comes first and refuses any login, even a correct one, while the address is locked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# In PostgreSQL, which every task shares and a login needs anyway; the cache would
+# forget the counts in a Redis outage and its fail-open rule would lift the limit.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+# Failures older than this are forgotten, and a lock lifts this long after the last one.
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() <= 0:
+    # django-axes reads a zero cool-off as a lock that never lifts.
+    raise ImproperlyConfigured(
+        "ADMIN_LOGIN_FAILURE_LIMIT and ADMIN_LOGIN_COOLOFF_MINUTES must be above 0."
+    )
+# By address alone: locking a user name would let anyone lock its owner out.
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+# The address the rate limits use (API_NUM_PROXIES), so a client cannot reset its
+# count with an X-Forwarded-For header of its own.
+AXES_CLIENT_IP_CALLABLE = "backend.throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "backend.login_lockout.lockout_response"
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -139,6 +198,9 @@ STORAGES = {
 # Largest request body the API parses; bigger bodies get 413.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# Seconds from a request's arrival within which its body must have arrived, once the
+# API reads it; a slower client gets 408 and the connection closes (backend/wsgi.py).
+API_BODY_TIMEOUT_SECONDS = env.float("API_BODY_TIMEOUT_SECONDS", default=10.0)
 
 
 def throttle_rate(variable: str, *, default: str) -> str | None:
@@ -179,8 +241,11 @@ REST_FRAMEWORK = {
         "anon": throttle_rate("API_THROTTLE_ANON_RATE", default="100/min"),
         "user": throttle_rate("API_THROTTLE_USER_RATE", default="1000/min"),
     },
-    # Proxies whose X-Forwarded-For entry to trust for a client's address: the ALB is one.
-    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=1),
+    # Proxies whose X-Forwarded-For entry to trust for a client's address. 0, the
+    # socket's address, by default: reached directly (`docker run -p`, a misrouted
+    # port), the service would otherwise let a client pick its address with the
+    # header. The manifests set the count their topology has (1 behind the ALB).
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
 }
 
 # With it on, PUT, PATCH and DELETE without If-Match get 428 (lost-update protection).
@@ -197,6 +262,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- Browser clients on other origins (CORS) ---------------------------------------
+# https://github.com/adamchainz/django-cors-headers#configuration
+
+# e.g. https://app.example.com; none by default, so no other origin's script may read
+# a response. Token authentication travels in a header, so no credentials (cookies)
+# are allowed cross-origin.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/"
+# The conditional request headers the API honours (README: conditional requests).
+CORS_ALLOW_HEADERS = (*default_headers, "if-match", "if-none-match", "if-modified-since")
+# Response headers a script may read beyond the CORS-safelisted ones.
+CORS_EXPOSE_HEADERS = ["etag", "location", "x-cache", "x-request-id", "retry-after"]
 
 # --- Security: HTTPS ends at the load balancer ------------------------------------
 # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
@@ -224,6 +302,8 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = logging_config(LOG_LEVEL)
+# django-axes announces its configuration at INFO on every start, each command's too.
+LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}
 
 # CloudWatch Embedded Metric Format lines: latency, counts, query counts and cache
 # outcomes of requests (backend/observability/metrics.py).

@@ -84,6 +84,16 @@ class _FixedWindow:
         return max(1, math.ceil(self.duration - self.now % self.duration))
 
 
+def client_address(request) -> str | None:
+    """The client's address by the throttles' rule, for limits kept outside DRF.
+
+    The socket's address, or with `API_NUM_PROXIES` = n the n-th X-Forwarded-For
+    entry from the right: the one the nearest trusted proxy appended, which the
+    client cannot choose. django-axes counts failed admin logins by it.
+    """
+    return throttling.BaseThrottle().get_ident(request)
+
+
 class AnonRateThrottle(_FixedWindow, throttling.AnonRateThrottle):
     """Limits anonymous clients per address (`API_THROTTLE_ANON_RATE`)."""
 

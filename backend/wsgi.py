@@ -1,38 +1,73 @@
 """WSGI entry point: gunicorn serves `backend.wsgi:application`."""
 
-import io
 import json
 import os
+import time
 
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 
+from backend.request_body import DeadlineInput
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 
 
-def with_chunked_bodies(django_application):
-    """Give Django the body of a request sent without Content-Length (chunked).
+def with_bodies_on_demand(django_application):
+    """Read a request body only when the application asks for it, within a deadline.
 
-    Django reads nothing from a request without CONTENT_LENGTH (Django ticket
-    #35838), so a chunked PATCH would look empty and succeed without changing
-    anything. A server that decodes the chunks itself says so with
-    `wsgi.input_terminated` (gunicorn does): the body is read up to one byte past
-    DATA_UPLOAD_MAX_MEMORY_SIZE and handed on with its length, so Django's size
-    check refuses an oversized one (413 under /api/). A server that does not
-    (runserver) cannot say where the body ends: such a request gets 411.
+    Django reads a body lazily (a DRF parser asks for it after authentication,
+    permissions and throttling), so a request whose view does not parse one never
+    waits for it. Each read ends, with 408, once `API_BODY_TIMEOUT_SECONDS` have passed
+    since the request arrived (`backend.request_body`). A body the application left
+    unread is discarded after the response as far as it has arrived; if more is still
+    to come, the connection closes instead of waiting for it.
+
+    Django reads nothing from a request without CONTENT_LENGTH (Django ticket #35838),
+    so a chunked PATCH would look empty and succeed without changing anything. A
+    server that decodes the chunks itself says so with `wsgi.input_terminated`
+    (gunicorn does): Django is then told the largest length it accepts, and the body
+    refuses to grow past it (413 under /api/). A server that does not (runserver)
+    cannot say where the body ends: such a request gets 411.
     """
 
     def application(environ, start_response):
-        if "HTTP_TRANSFER_ENCODING" not in environ or environ.get("CONTENT_LENGTH"):
-            return django_application(environ, start_response)
-        if not environ.get("wsgi.input_terminated"):
+        chunked = "HTTP_TRANSFER_ENCODING" in environ and not environ.get("CONTENT_LENGTH")
+        if chunked and not environ.get("wsgi.input_terminated"):
             return _length_required(start_response)
-        body = environ["wsgi.input"].read(settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
-        return django_application(environ, start_response)
+        if not chunked and environ.get("CONTENT_LENGTH", "0") in ("", "0"):
+            return django_application(environ, start_response)
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        body = DeadlineInput(
+            environ["wsgi.input"],
+            environ.get("gunicorn.socket"),
+            time.monotonic() + settings.API_BODY_TIMEOUT_SECONDS,
+            limit=limit,
+            delimited=not chunked,
+        )
+        environ["wsgi.input"] = body
+        if chunked:
+            environ["CONTENT_LENGTH"] = str(limit)  # an upper bound, enforced by `body`
+        return DiscardingUnreadBody(django_application(environ, start_response), body)
 
     return application
+
+
+class DiscardingUnreadBody:
+    """A response that, once sent (`close()`), lets go of the body the application left."""
+
+    def __init__(self, response, body: DeadlineInput):
+        self.response = response
+        self.body = body
+
+    def __iter__(self):
+        return iter(self.response)
+
+    def close(self):
+        try:
+            if hasattr(self.response, "close"):
+                self.response.close()
+        finally:
+            self.body.discard_arrived()
 
 
 def _length_required(start_response):
@@ -46,4 +81,4 @@ def _length_required(start_response):
     return [body]
 
 
-application = with_chunked_bodies(get_wsgi_application())
+application = with_bodies_on_demand(get_wsgi_application())

@@ -8,6 +8,7 @@ the serializer or the renderer. An absent id is cached briefly as version 0.
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.core.cache import caches
 from rest_framework.renderers import JSONRenderer
 
 from backend.cache import DELETED, Entry, ReadThroughCache
@@ -70,3 +71,18 @@ def item_deleted(item_id: int) -> None:
     fixture load): no fill lands until the tombstone expires.
     """
     item_cache.invalidate(item_id, DELETED)
+
+
+def all_items_changed() -> int:
+    """Make every cached item a miss, for every process; return the new generation.
+
+    Call after rows changed that no invalidation names (a data migration, SQL,
+    a bulk insert whose ids are unknown). Raises CacheUnavailable when the
+    cache cannot be reached: the entries may then be served until CACHE_TTL ends.
+    """
+    return item_cache.invalidate_all()
+
+
+def cache_is_shared() -> bool:
+    """Whether the item cache is Redis, shared by every process, not this process's memory."""
+    return caches["default"].__class__.__module__.startswith("django_redis")

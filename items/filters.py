@@ -7,6 +7,7 @@ ignored, so that clients may add their own (a cache-busting `_=…`, say).
 
 import re
 from datetime import UTC
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import django_filters
 from django import forms
@@ -18,6 +19,7 @@ from rest_framework.exceptions import ValidationError
 from items.models import MAX_PRICE, Item
 
 PRICE_BOUND_LIMIT = MAX_PRICE + 1
+PRICE_STEP = Decimal("0.01")  # Item.price's decimal places
 
 IN_STOCK_CHOICES = [("true", "true"), ("false", "false")]
 
@@ -46,17 +48,26 @@ class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
 
 
 class PriceBoundField(forms.DecimalField):
-    """Any finite number, brought into a range just wider than Item.price's.
+    """Any finite number, as the nearest bound Item.price can be compared with exactly.
 
-    Every bound outside that range selects the same items as its edge does, and a
-    number with hundreds of digits would otherwise overflow PostgreSQL's numeric.
+    The number is brought into a range just wider than Item.price's, then rounded to
+    its cents away from the range it bounds (`rounding`: up for a lower bound, down
+    for an upper one). Either way it selects the same items: every bound beyond the
+    range selects what its edge does, and prices have no digits past the cents. A
+    number with hundreds of digits, or with an exponent such as `1e-20000`, would
+    otherwise overflow PostgreSQL's numeric.
     """
+
+    def __init__(self, *, rounding: str, **kwargs):
+        super().__init__(**kwargs)
+        self.rounding = rounding
 
     def to_python(self, value):
         bound = super().to_python(value)
         if bound is None or not bound.is_finite():
             return bound  # validate() reports NaN and Infinity
-        return max(-PRICE_BOUND_LIMIT, min(bound, PRICE_BOUND_LIMIT))
+        bound = max(-PRICE_BOUND_LIMIT, min(bound, PRICE_BOUND_LIMIT))
+        return bound.quantize(PRICE_STEP, rounding=self.rounding)
 
 
 class PriceBoundFilter(django_filters.NumberFilter):
@@ -65,10 +76,16 @@ class PriceBoundFilter(django_filters.NumberFilter):
 
 class ItemFilter(django_filters.FilterSet):
     min_price = PriceBoundFilter(
-        field_name="price", lookup_expr="gte", label="Only items whose price is at least this."
+        field_name="price",
+        lookup_expr="gte",
+        rounding=ROUND_CEILING,
+        label="Only items whose price is at least this.",
     )
     max_price = PriceBoundFilter(
-        field_name="price", lookup_expr="lte", label="Only items whose price is at most this."
+        field_name="price",
+        lookup_expr="lte",
+        rounding=ROUND_FLOOR,
+        label="Only items whose price is at most this.",
     )
     # A choice rather than a boolean: django-filter reads an unknown boolean as "no filter".
     in_stock = django_filters.ChoiceFilter(

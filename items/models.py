@@ -1,7 +1,7 @@
 from decimal import Decimal
 
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.db.models import F, Q
 from django.dispatch import Signal
 from django.utils import timezone
@@ -12,6 +12,9 @@ MAX_PRICE = Decimal("99999999.99")
 # Bulk writes send no post_save; these carry what they changed, after commit.
 # Arguments: `versions`, a list of (item id, committed version) pairs.
 items_bulk_changed = Signal()
+# A bulk write changed rows it cannot name (a backend that returns no ids for
+# `ignore_conflicts`): every cached item must go. Sent after commit, no arguments.
+items_changed_unnamed = Signal()
 
 
 class ItemQuerySet(models.QuerySet):
@@ -34,10 +37,15 @@ class ItemQuerySet(models.QuerySet):
         With `update_conflicts` (an upsert) the rows that already existed are
         rewritten without a version bump, so every row written gets one here, as
         `update()` gives it (a new row goes to version 2), and `objs` get theirs.
+        With `ignore_conflicts` PostgreSQL returns no ids, so objs without a pk get
+        one from the table's sequence first; an obj whose row was skipped as a
+        conflict gets None back, as Django leaves it.
         """
         if update_conflicts and "version" in (update_fields or ()):
             raise ValueError("Item.version is kept by the model: leave it out of update_fields.")
+        objs = list(objs)
         with transaction.atomic(using=self.db):
+            numbered = self._number(objs) if kwargs.get("ignore_conflicts") else []
             created = super().bulk_create(
                 objs,
                 batch_size,
@@ -50,8 +58,15 @@ class ItemQuerySet(models.QuerySet):
                 _, versions = self._update_rows(ids)
             else:
                 versions = self._announce_after_commit(ids)
+            if len(ids) < len(created):  # rows this backend would not name
+                transaction.on_commit(
+                    lambda: items_changed_unnamed.send(sender=self.model), using=self.db
+                )
         for obj in created:
             obj.version = versions.get(obj.pk, obj.version)
+        for obj in numbered:
+            if obj.pk not in versions:  # skipped as a conflict: no row has this id
+                obj.pk = None
         return created
 
     def bulk_update(self, objs, fields, *args, **kwargs) -> int:
@@ -68,6 +83,25 @@ class ItemQuerySet(models.QuerySet):
         for obj in objs:
             obj.version = versions.get(obj.pk, obj.version)
         return count
+
+    def _number(self, objs: list) -> list:
+        """Give each obj without a pk the next id of the table's sequence; return them.
+
+        Only on PostgreSQL; elsewhere nothing is numbered and the ids stay unknown.
+        """
+        unnumbered = [obj for obj in objs if obj.pk is None]
+        connection = connections[self.db]
+        if not unnumbered or connection.vendor != "postgresql":
+            return []
+        meta = self.model._meta
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [connection.ops.quote_name(meta.db_table), meta.pk.column, len(unnumbered)],
+            )
+            for obj, (pk,) in zip(unnumbered, cursor.fetchall(), strict=True):
+                obj.pk = pk
+        return unnumbered
 
     def _versions(self, ids: list[int]) -> dict[int, int]:
         return dict(self.model._base_manager.filter(pk__in=ids).values_list("pk", "version"))

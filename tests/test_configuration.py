@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import environ
+import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 from backend.connections import caches_config, database_config, redis_url
 
@@ -21,11 +23,35 @@ def env_of(**variables) -> environ.Env:
     return env
 
 
-def test_without_database_url_the_default_is_sqlite():
-    assert database_config(env_of(), default_sqlite=SQLITE) == {
+def test_in_development_without_database_url_the_default_is_sqlite():
+    assert database_config(env_of(), default_sqlite=SQLITE, debug=True) == {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(SQLITE),
     }
+
+
+def test_outside_development_a_missing_database_is_refused_naming_the_variables():
+    with pytest.raises(ImproperlyConfigured) as refused:
+        database_config(env_of(), default_sqlite=SQLITE)
+
+    message = str(refused.value)
+    for variable in ("DATABASE_URL", "DB_SECRET", "DJANGO_DEBUG", "DJANGO_ALLOW_NO_DATABASE"):
+        assert variable in message
+
+
+def test_a_command_that_needs_no_database_gets_the_backend_that_refuses_every_query():
+    config = database_config(env_of(DJANGO_ALLOW_NO_DATABASE="1"), default_sqlite=SQLITE)
+
+    assert config == {"ENGINE": "django.db.backends.dummy"}
+
+
+def test_allowing_no_database_never_replaces_a_configured_one():
+    config = database_config(
+        env_of(DJANGO_ALLOW_NO_DATABASE="1", DATABASE_URL="postgres://app@db.internal/items"),
+        default_sqlite=SQLITE,
+    )
+
+    assert (config["ENGINE"], config["HOST"]) == ("django.db.backends.postgresql", "db.internal")
 
 
 def test_database_url_configures_postgres_with_persistent_checked_connections():
@@ -135,4 +161,8 @@ def test_without_a_secret_key_and_debug_off_the_process_refuses_to_start():
 
 
 def test_with_a_secret_key_the_process_starts():
-    assert run_settings(DJANGO_SECRET_KEY="x" * 50).returncode == 0
+    result = run_settings(
+        DJANGO_SECRET_KEY="x" * 50, DATABASE_URL="postgres://app@db.internal/items"
+    )
+
+    assert result.returncode == 0, result.stderr

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import quote
 
@@ -259,6 +260,7 @@ def test_the_image_holds_the_application_and_no_development_files(app_root):
         "items/__pycache__/views.cpython-311.pyc",
         "staticfiles/admin/css/base.css",
         "db.sqlite3",
+        ".env",
     ],
 )
 def test_what_tools_and_tests_create_in_the_checkout_stays_out_of_the_image(path):
@@ -430,6 +432,46 @@ def test_tokens_and_passwords_never_reach_the_log(server, stored_token):
     log = server.log_text()
     assert stored_token not in log
     assert password not in log
+
+
+def set_cookie(reply: Reply, name: str) -> str:
+    cookies = SimpleCookie()
+    for header in reply.headers.get_all("Set-Cookie", []):
+        cookies.load(header)
+    return cookies[name].value
+
+
+def test_admin_passwords_and_session_cookies_never_reach_the_log(server, transactional_db):
+    """A failed and a successful admin login, then a page read with the session cookie."""
+    password = "staple-battery-horse-correct-17"
+    UserFactory(username="operator", password=password, is_staff=True, is_superuser=True)
+    form = server.request("GET", "/admin/login/", headers=THROUGH_THE_LOAD_BALANCER)
+    csrf_cookie = set_cookie(form, "csrftoken")
+    csrf_field = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', form.body)[1].decode()
+    login_headers = {
+        **THROUGH_THE_LOAD_BALANCER,
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Cookie": f"csrftoken={csrf_cookie}",
+        "Origin": f"https://{PUBLIC_HOST}",
+    }
+
+    def log_in(attempt: str) -> Reply:
+        body = f"csrfmiddlewaretoken={csrf_field}&username=operator&password={quote(attempt)}"
+        return server.request("POST", "/admin/login/", headers=login_headers, body=body.encode())
+
+    refused = log_in("wrong-" + password)
+    accepted = log_in(password)
+    session = set_cookie(accepted, "sessionid")
+    index = server.request(
+        "GET",
+        "/admin/",
+        headers={**THROUGH_THE_LOAD_BALANCER, "Cookie": f"sessionid={session}"},
+    )
+
+    assert (refused.status, accepted.status, index.status) == (200, 302, 200)
+    log = server.log_text()
+    for secret in (password, "wrong-" + password, session, csrf_cookie, csrf_field):
+        assert secret not in log
 
 
 def test_readiness_is_503_when_the_database_is_down_and_shutdown_is_graceful(

@@ -17,6 +17,7 @@ from tests.copilot.workspace import (
     EXPORT_PREFIX_IN_MANIFEST,
     EXPORT_PREFIX_IN_TEMPLATE,
     PROJECT_ROOT,
+    SERVICE_ADDONS_DIR,
     WORKLOADS,
     addon_template_paths,
     export_name,
@@ -35,10 +36,16 @@ ATTACHMENT_FIELDS = {"host", "port", "engine", "dbClusterIdentifier"}
 COPILOT_TAGS = {"copilot-application": {"Ref": "App"}, "copilot-environment": {"Ref": "Env"}}
 SECRET = "AWS::SecretsManager::Secret"
 SECURITY_GROUP = "AWS::EC2::SecurityGroup"
+# The environment's addons and the service's (copilot/api/addons, its monitoring).
+ADDONS_DIRS = [ENV_ADDONS_DIR, SERVICE_ADDONS_DIR]
 
 
 def template_ids(path: Path) -> str:
     return path.name
+
+
+def addons_dir_id(path: Path) -> str:
+    return str(path.relative_to(PROJECT_ROOT))
 
 
 def lint(*paths: Path) -> subprocess.CompletedProcess:
@@ -109,8 +116,9 @@ def redis() -> dict:
 # --- Offline tools --------------------------------------------------------------------
 
 
-def test_cfn_lint_reports_nothing_for_any_addon_template():
-    result = lint(*addon_template_paths())
+@pytest.mark.parametrize("addons_dir", ADDONS_DIRS, ids=addons_dir_id)
+def test_cfn_lint_reports_nothing_for_any_addon_template(addons_dir):
+    result = lint(*addon_template_paths(addons_dir))
 
     assert (result.returncode, result.stdout) == (0, ""), result.stderr
 
@@ -135,7 +143,8 @@ def test_cfn_lint_flags_a_deprecated_aurora_engine_so_the_check_above_can_fail(t
     assert "W3690" in lint(template).stdout
 
 
-def test_checkov_passes_every_check_on_the_addons_without_network():
+@pytest.mark.parametrize("addons_dir", ADDONS_DIRS, ids=addons_dir_id)
+def test_checkov_passes_every_check_on_the_addons_without_network(addons_dir):
     assert CHECKOV.exists(), f"{CHECKOV} is missing: run `make install-checkov`"
     result = subprocess.run(
         [
@@ -146,7 +155,7 @@ def test_checkov_passes_every_check_on_the_addons_without_network():
             "--output",
             "json",
             "--directory",
-            str(ENV_ADDONS_DIR),
+            str(addons_dir),
         ],
         capture_output=True,
         text=True,
@@ -164,7 +173,7 @@ def test_checkov_passes_every_check_on_the_addons_without_network():
     scanned = {Path(c["file_path"]).name for c in results["passed_checks"]}
     assert failed == []
     assert unexplained_skips == []
-    assert scanned == {path.name for path in addon_template_paths()}
+    assert scanned == {path.name for path in addon_template_paths(addons_dir)}
 
 
 # --- Copilot's addon conventions ------------------------------------------------------

@@ -53,6 +53,8 @@ LEFT_UNSET_IN_THE_SERVICE = {
     "DB_SSLROOTCERT": "only for DB_SSLMODE=verify-full, which needs the RDS CA bundle in the image",
     "PORT": "the Dockerfile sets it, to the manifest's image.port (checked above)",
     "DJANGO_STATIC_ROOT": "the Dockerfile sets it to where collectstatic ran",
+    "DJANGO_READ_DOT_ENV_FILE": "off unless manage.py turns it on; the image holds no .env",
+    "DJANGO_ALLOW_NO_DATABASE": "only the image build's collectstatic runs without a database",
     "COPILOT_ENVIRONMENT_NAME": "Copilot injects it into every task",
     "METRICS_ENVIRONMENT": "defaults to COPILOT_ENVIRONMENT_NAME",
     "DJANGO_SECURE_HSTS_PRELOAD": "a commitment for the whole domain, for its owner to make",
@@ -160,7 +162,7 @@ def test_the_service_runs_in_private_subnets_with_exec_and_rolling_deploys():
 
     assert api["network"]["vpc"]["placement"] == "private"
     assert api["exec"] is True
-    assert api["deployment"] == {"rolling": "default"}
+    assert api["deployment"]["rolling"] == "default"
 
 
 def test_the_container_port_is_gunicorns_bind_and_the_dockerfiles_expose(monkeypatch):

@@ -119,14 +119,27 @@ def test_the_copilot_environment_builds_postgres_over_tls_and_rediss(environment
     assert cache["KEY_PREFIX"] == "items-api"
 
 
-def test_without_the_database_secret_production_would_fall_back_to_sqlite():
-    """The test above is not vacuous: drop DB_SECRET and the database is no longer Aurora."""
+def test_without_the_database_secret_production_refuses_to_start_naming_the_variables():
+    """A task missing DB_SECRET stops instead of serving a SQLite file of its own."""
     environment = task_environment("prod")
     del environment["DB_SECRET"]
 
-    settings = production_settings(environment)
+    result = subprocess.run(
+        [sys.executable, "-c", PRINT_SETTINGS],
+        env={
+            "PATH": os.environ["PATH"],
+            "DJANGO_SETTINGS_MODULE": "backend.settings",
+            **environment,
+        },
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
-    assert settings["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: No database is configured: set DATABASE_URL" in result.stderr
+    assert "or DB_SECRET" in result.stderr
 
 
 def test_the_migration_job_environment_reaches_the_same_database_without_a_statement_limit():

@@ -20,6 +20,9 @@ from django.db import connection
 from tests.ports import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# A production task always names its database (settings refuse to start otherwise);
+# tests that only build settings name one they never reach.
+UNREACHED_DATABASE = {"DATABASE_URL": "postgres://app@db.internal:5432/items"}
 
 
 def run_django(environment: dict, *args: str) -> subprocess.CompletedProcess:
@@ -30,7 +33,8 @@ def run_django(environment: dict, *args: str) -> subprocess.CompletedProcess:
     }
     return subprocess.run(
         [sys.executable, *args],
-        env={**inherited, **environment},
+        # Only `environment`: manage.py would otherwise add a developer's .env beneath it.
+        env={**inherited, "DJANGO_READ_DOT_ENV_FILE": "false", **UNREACHED_DATABASE, **environment},
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

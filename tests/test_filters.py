@@ -54,6 +54,11 @@ def test_price_bounds_are_inclusive(api_client, catalogue):
         ({"max_price": "1e400"}, ["Desk lamp", "Floor lamp", "Chair", "Table"]),
         ({"max_price": "-1.9e16"}, []),
         ({"min_price": "48.995", "max_price": "49.001"}, ["Floor lamp", "Chair"]),
+        ({"min_price": "19.991"}, ["Floor lamp", "Chair", "Table"]),
+        ({"max_price": "48.999"}, ["Desk lamp"]),
+        ({"min_price": "1e-20000"}, ["Desk lamp", "Floor lamp", "Chair", "Table"]),
+        ({"max_price": "1e-20000"}, []),
+        ({"max_price": "-1e-20000"}, []),
     ],
 )
 def test_any_finite_price_bound_is_accepted(api_client, catalogue, params, names):

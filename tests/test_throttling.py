@@ -139,8 +139,10 @@ def test_a_new_window_brings_a_fresh_budget_and_retry_after_counts_down_to_it(
 
 
 def test_clients_behind_the_load_balancer_are_told_apart_by_its_forwarded_address(
-    api_client, low_rates
+    api_client, low_rates, settings
 ):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}  # the manifests' count
+
     def via_alb(client_address: str, spoofed: str = "203.0.113.9") -> dict:
         return {"HTTP_X_FORWARDED_FOR": f"{spoofed}, {client_address}"}
 
@@ -189,7 +191,11 @@ def test_throttling_resumes_and_says_so_when_redis_answers_again(
 
 
 def test_a_malformed_rate_stops_the_process_at_start():
-    result = run_settings(DJANGO_SECRET_KEY="x", API_THROTTLE_ANON_RATE="lots")
+    result = run_settings(
+        DJANGO_SECRET_KEY="x",
+        DATABASE_URL="postgres://app@db.internal/items",
+        API_THROTTLE_ANON_RATE="lots",
+    )
 
     assert result.returncode != 0
     assert "API_THROTTLE_ANON_RATE='lots' is not a rate such as 100/min" in result.stderr

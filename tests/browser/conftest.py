@@ -29,7 +29,7 @@ CHROMIUM_ARGS = [
 SKIP_FLAG = "SKIP_BROWSER_TESTS"
 MISSING_CHROMIUM = (
     f"Chromium is not installed at {CHROMIUM}; the browser tests need it. Install it with "
-    "`apt-get update && apt-get install -y chromium` (`.ci/run` does), or skip these tests "
+    "`apt-get update && apt-get install -y chromium` (`make test` does), or skip these tests "
     f"explicitly with {SKIP_FLAG}=1 or PYTEST_ARGS=\"-m 'not browser'\"."
 )
 TIMEOUT_MS = 20_000

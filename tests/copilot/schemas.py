@@ -133,9 +133,27 @@ COUNT = {
         },
     ]
 }
+# rollback_alarms: the names of existing alarms, or thresholds of alarms Copilot creates
+# (manifest.DeploymentConfig, a Union[[]string, AlarmArgs]).
+ROLLBACK_ALARMS = {
+    "oneOf": [
+        {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+        {
+            "type": "object",
+            "properties": {
+                "cpu_utilization": {"type": "number"},
+                "memory_utilization": {"type": "number"},
+            },
+            "additionalProperties": False,
+        },
+    ]
+}
 DEPLOYMENT = {
     "type": "object",
-    "properties": {"rolling": {"enum": ["default", "recreate"]}},
+    "properties": {
+        "rolling": {"enum": ["default", "recreate"]},
+        "rollback_alarms": ROLLBACK_ALARMS,
+    },
     "additionalProperties": False,
 }
 

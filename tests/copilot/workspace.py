@@ -15,6 +15,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 COPILOT_DIR = PROJECT_ROOT / "copilot"
 ENV_ADDONS_DIR = COPILOT_DIR / "environments" / "addons"
 ADDONS_PARAMETERS_FILE = ENV_ADDONS_DIR / "addons.parameters.yml"
+SERVICE_ADDONS_DIR = COPILOT_DIR / "api" / "addons"
 WORKLOADS = ("api", "migrate")
 ENVIRONMENTS = ("test", "prod")
 
@@ -42,9 +43,9 @@ def manifest_paths() -> list[Path]:
     return sorted(COPILOT_DIR.glob("**/manifest.yml"))
 
 
-def addon_template_paths() -> list[Path]:
-    """Every addon template: each YAML file in the addons folder but the parameters file."""
-    return sorted(p for p in ENV_ADDONS_DIR.glob("*.yml") if p != ADDONS_PARAMETERS_FILE)
+def addon_template_paths(addons_dir: Path = ENV_ADDONS_DIR) -> list[Path]:
+    """Every addon template: each YAML file in an addons folder but the parameters file."""
+    return sorted(p for p in addons_dir.glob("*.yml") if p.name != ADDONS_PARAMETERS_FILE.name)
 
 
 def load_template(path: Path) -> dict:

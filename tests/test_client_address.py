@@ -1,0 +1,51 @@
+"""A client's address for the rate limits, on the served application as the image runs it.
+
+By default (`API_NUM_PROXIES` unset) the address is the socket's: a service reached
+without a proxy in front must not let a client choose its address with X-Forwarded-For.
+"""
+
+import uuid
+
+import pytest
+from django.db import connection
+
+from tests.test_container import (
+    PROJECT_ROOT,
+    THROUGH_THE_LOAD_BALANCER,
+    postgres_url,
+    server_environment,
+    start_server,
+)
+
+
+@pytest.fixture
+def directly_reached_server(transactional_db, production_environment, tmp_path):
+    """gunicorn with production settings, no API_NUM_PROXIES, and an anonymous rate of 3/min."""
+    static_root = tmp_path / "static"
+    static_root.mkdir()
+    environment = server_environment(
+        production_environment,
+        static_root,
+        DATABASE_URL=postgres_url(connection.settings_dict),
+        API_THROTTLE_ANON_RATE="3/min",
+        CACHE_KEY_PREFIX=f"test-client-address-{uuid.uuid4().hex}",
+    )
+    environment.pop("API_NUM_PROXIES", None)
+    server = start_server(PROJECT_ROOT, environment, tmp_path / "stdout.log")
+    yield server
+    server.stop()
+
+
+def test_by_default_a_rotating_forwarded_for_header_buys_no_fresh_rate_budget(
+    directly_reached_server,
+):
+    statuses = [
+        directly_reached_server.request(
+            "GET",
+            "/api/items/",
+            headers={**THROUGH_THE_LOAD_BALANCER, "X-Forwarded-For": f"198.51.100.{n}"},
+        ).status
+        for n in range(5)
+    ]
+
+    assert statuses == [200, 200, 200, 429, 429]
