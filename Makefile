@@ -128,3 +128,43 @@ clean: clean-checkov
 
 clean-checkov:
 	rm -rf $(CHECKOV_VENV)
+
+# --- AWS CDK application (infra/): synthesized and checked offline ------------------
+# aws-cdk-lib runs on Node.js through jsii, in its own virtualenv (infra/requirements.txt).
+INFRA_VENV := .venv-infra
+INFRA_STAMP := $(INFRA_VENV)/.installed-$(shell cat infra/requirements.txt | cksum | cut -d' ' -f1)
+# jsii's banner about this Node.js release says nothing about the templates.
+INFRA_ENV := JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1
+CDK_STACKS := test-fargate test-lambda prod-fargate prod-lambda
+.PHONY: install-infra synth test-infra schema clean-infra
+
+$(INFRA_STAMP): infra/requirements.txt
+	$(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/pip install --quiet --upgrade pip
+	$(INFRA_VENV)/bin/pip install --quiet -r infra/requirements.txt
+	rm -f $(INFRA_VENV)/.installed-* && touch $@
+
+install-infra: $(INFRA_STAMP) ## Create .venv-infra with the CDK app's pinned requirements
+
+synth: install-infra ## Synthesize the CDK app's four stacks into infra/cdk.out/ (no AWS account)
+	@for stack in $(CDK_STACKS); do \
+		echo "synthesizing $$stack into infra/cdk.out/$$stack"; \
+		environment=$${stack%-*}; tier=$${stack#*-}; \
+		(cd infra && $(INFRA_ENV) CDK_OUTDIR=cdk.out/$$stack \
+			CDK_CONTEXT_JSON="{\"environment\": \"$$environment\", \"tier\": \"$$tier\"}" \
+			../$(INFRA_VENV)/bin/python app.py) || exit 1; \
+	done
+
+test-infra: install-infra install-checkov ## The CDK app's tests: assertions, cdk-nag, cfn-lint, checkov
+	cd infra && $(INFRA_ENV) ../$(INFRA_VENV)/bin/pytest $(INFRA_PYTEST_ARGS)
+
+schema: install ## Rewrite docs/openapi.yaml, the API description the CDK app routes from
+	DJANGO_SECRET_KEY=schema DJANGO_ALLOW_NO_DATABASE=1 \
+		$(BIN)/python manage.py spectacular --validate --file docs/openapi.yaml
+
+test: test-infra
+
+clean: clean-infra
+
+clean-infra:
+	rm -rf $(INFRA_VENV) infra/cdk.out

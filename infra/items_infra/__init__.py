@@ -1,0 +1,1 @@
+"""The items service's AWS architecture as a CDK application: see docs/deploy-cdk.md."""

@@ -1,0 +1,129 @@
+"""Both compute tiers: private, given secrets by reference, migrated before they serve."""
+
+import json
+
+import pytest
+
+
+def container(synthesized) -> dict:
+    [task] = synthesized.resources("AWS::ECS::TaskDefinition").values()
+    [definition] = task["Properties"]["ContainerDefinitions"]
+    return definition
+
+
+def plain_environment(synthesized) -> dict:
+    if synthesized.stack.deployment.tier == "fargate":
+        return {pair["Name"]: pair["Value"] for pair in container(synthesized)["Environment"]}
+    [function] = [
+        function
+        for name, function in synthesized.resources("AWS::Lambda::Function").items()
+        if name.startswith("LambdaFunction")
+    ]
+    return function["Properties"]["Environment"]["Variables"]
+
+
+def test_the_fargate_service_runs_privately_behind_an_internal_load_balancer(fargate):
+    [balancer] = fargate.resources("AWS::ElasticLoadBalancingV2::LoadBalancer").values()
+    assert balancer["Properties"]["Scheme"] == "internal"
+    [service] = fargate.resources("AWS::ECS::Service").values()
+    network = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert network["AssignPublicIp"] == "DISABLED"
+    [group] = fargate.resources("AWS::ElasticLoadBalancingV2::TargetGroup").values()
+    assert group["Properties"]["HealthCheckPath"] == "/healthz"
+
+
+def test_the_fargate_tasks_get_their_secrets_from_secrets_manager(fargate):
+    secrets = {secret["Name"] for secret in container(fargate)["Secrets"]}
+    assert secrets == {"DJANGO_SECRET_KEY", "DB_SECRET", "REDIS_AUTH_TOKEN"}
+    assert not secrets & set(plain_environment(fargate))
+
+
+def test_the_fargate_service_scales_between_the_deployments_bounds(fargate):
+    [target] = fargate.resources("AWS::ApplicationAutoScaling::ScalableTarget").values()
+    deployment = fargate.stack.deployment
+    assert (target["Properties"]["MinCapacity"], target["Properties"]["MaxCapacity"]) == (
+        deployment.fargate_min_tasks,
+        deployment.fargate_max_tasks,
+    )
+    policies = fargate.resources("AWS::ApplicationAutoScaling::ScalingPolicy").values()
+    metrics = {
+        policy["Properties"]["TargetTrackingScalingPolicyConfiguration"][
+            "PredefinedMetricSpecification"
+        ]["PredefinedMetricType"]
+        for policy in policies
+    }
+    assert metrics == {"ECSServiceAverageCPUUtilization", "ALBRequestCountPerTarget"}
+
+
+def test_the_migrations_run_before_the_fargate_service_changes(fargate):
+    [migrate] = [
+        name
+        for name, resource in fargate.json["Resources"].items()
+        if resource["Type"] == "AWS::CloudFormation::CustomResource"
+    ]
+    [service] = fargate.resources("AWS::ECS::Service").values()
+    assert migrate in service["DependsOn"]
+    properties = fargate.json["Resources"][migrate]["Properties"]
+    [task] = fargate.resources("AWS::ECS::TaskDefinition")
+    assert properties["TaskDefinition"] == {"Ref": task}
+
+
+def test_the_lambda_function_runs_in_the_vpc_with_reserved_concurrency(lambda_tier):
+    [function] = [
+        function["Properties"]
+        for name, function in lambda_tier.resources("AWS::Lambda::Function").items()
+        if name.startswith("LambdaFunction")
+    ]
+    assert function["PackageType"] == "Image"
+    assert function["ImageConfig"]["Command"] == ["backend.lambda_handler.handler"]
+    assert function["VpcConfig"]["SubnetIds"]
+    deployment = lambda_tier.stack.deployment
+    assert function["ReservedConcurrentExecutions"] == deployment.lambda_reserved_concurrency
+
+
+def test_the_lambda_function_gets_secret_arns_never_secret_values(lambda_tier):
+    environment = plain_environment(lambda_tier)
+    names = {"DJANGO_SECRET_KEY", "DB_SECRET", "REDIS_AUTH_TOKEN"}
+    assert {f"{name}_SECRET_ARN" for name in names} <= set(environment)
+    assert not names & set(environment)
+    assert "resolve:secretsmanager" not in json.dumps(environment)
+
+
+def test_the_migrations_run_before_the_lambda_function_changes(lambda_tier):
+    [migrate] = [
+        name
+        for name, resource in lambda_tier.json["Resources"].items()
+        if resource["Type"] == "AWS::CloudFormation::CustomResource"
+    ]
+    [function] = [
+        function
+        for name, function in lambda_tier.resources("AWS::Lambda::Function").items()
+        if name.startswith("LambdaFunction")
+    ]
+    assert migrate in function["DependsOn"]
+
+
+def test_the_service_answers_only_to_this_deployments_names(synthesized):
+    """The API's own domain, and on Fargate the internal load balancer's name: no pattern."""
+    environment = plain_environment(synthesized)
+    [api] = synthesized.resources("AWS::ApiGatewayV2::Api")
+    names = {json.dumps({"Ref": api}): "<api>", json.dumps({"Ref": "AWS::Region"}): "<region>"}
+    for balancer in synthesized.resources("AWS::ElasticLoadBalancingV2::LoadBalancer"):
+        names[json.dumps({"Fn::GetAtt": [balancer, "DNSName"]})] = "<load balancer>"
+    separator, parts = environment["DJANGO_ALLOWED_HOSTS"]["Fn::Join"]
+    rendered = separator.join(
+        part if isinstance(part, str) else names[json.dumps(part)] for part in parts
+    )
+
+    expected = ["<api>.execute-api.<region>.amazonaws.com"]
+    if synthesized.stack.deployment.tier == "fargate":
+        expected.append("<load balancer>")
+    assert rendered.split(",") == expected
+    assert environment["DJANGO_DEBUG"] == "false"
+
+
+@pytest.mark.parametrize(("tier", "proxies"), [("fargate", "2"), ("lambda", "0")])
+def test_the_service_trusts_exactly_the_proxies_in_front_of_it(synthesized, tier, proxies):
+    if synthesized.stack.deployment.tier != tier:
+        pytest.skip(f"{tier} only")
+    assert plain_environment(synthesized)["API_NUM_PROXIES"] == proxies
