@@ -42,7 +42,8 @@ class Deployment:
 
     @property
     def name(self) -> str:
-        return f"ItemsApi-{self.environment}-{self.tier}"
+        """One stack per environment: changing its tier replaces the compute, not the data."""
+        return f"ItemsApi-{self.environment}"
 
 
 TEST = dict(
