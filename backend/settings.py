@@ -290,8 +290,16 @@ CORS_EXPOSE_HEADERS = ["etag", "location", "x-cache", "x-request-id", "retry-aft
 # --- Security: HTTPS ends at the load balancer ------------------------------------
 # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
 
-# The load balancer sets X-Forwarded-Proto; only it can reach the tasks.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The header the proxy in front sets to "https" for a request that reached it over TLS: the
+# load balancer's X-Forwarded-Proto, the only client the tasks admit. Behind API Gateway and
+# a load balancer speaking HTTP (infra/), the gateway's own header, since the load balancer
+# rewrites X-Forwarded-Proto to the scheme of its own hop.
+SECURE_PROXY_SSL_HEADER = (
+    "HTTP_" + env.str("DJANGO_SECURE_PROXY_SSL_HEADER", default="X-Forwarded-Proto")
+    .upper()
+    .replace("-", "_"),
+    "https",
+)
 # Off by default: behind an API Gateway that reaches the load balancer over HTTP,
 # a redirect here would loop. Production behind an HTTPS listener turns it on.
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)

@@ -17,6 +17,7 @@ from urllib.parse import quote
 import pytest
 from django.db import connection
 
+from tests.factories import ItemFactory
 from tests.ports import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -264,3 +265,36 @@ def test_the_cache_refuses_plaintext_a_wrong_token_or_an_untrusted_server(
 
     assert result.returncode != 0
     assert "through TLS" not in result.stdout
+
+
+# --- Behind API Gateway and an HTTP load balancer (infra/) -------------------------------
+
+
+def test_the_https_marker_header_can_be_the_gateways_own(production_environment):
+    environment = {
+        **production_environment,
+        "DJANGO_SECURE_PROXY_SSL_HEADER": "X-Items-Forwarded-Proto",
+    }
+
+    assert settings_as_json(environment, "SECURE_PROXY_SSL_HEADER") == {
+        "SECURE_PROXY_SSL_HEADER": ["HTTP_X_ITEMS_FORWARDED_PROTO", "https"]
+    }
+
+
+@pytest.mark.django_db
+def test_links_are_https_when_the_gateway_says_so_whatever_the_load_balancer_wrote(
+    client, settings
+):
+    """The load balancer behind API Gateway writes X-Forwarded-Proto: http for its own hop."""
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_ITEMS_FORWARDED_PROTO", "https")
+    ItemFactory.create_batch(2)
+
+    through_the_gateway = client.get(
+        "/api/items/?page_size=1",
+        HTTP_X_FORWARDED_PROTO="http",
+        HTTP_X_ITEMS_FORWARDED_PROTO="https",
+    )
+    around_it = client.get("/api/items/?page_size=1", HTTP_X_FORWARDED_PROTO="https")
+
+    assert through_the_gateway.json()["next"].startswith("https://")
+    assert around_it.json()["next"].startswith("http://")
