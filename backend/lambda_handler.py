@@ -8,14 +8,22 @@ the cache's per-process state and database connections, and why.
 """
 
 import gc
+import os
 import time
+from io import StringIO
 
 from apig_wsgi import make_lambda_handler
+from django.core.management import call_command
 from django.db import connections
 
-from backend.cache import drop_cache_connections
-from backend.observability.access import flush_metrics
-from backend.wsgi import application
+from backend.aws_secrets import load_secrets_given_by_arn
+
+# Before the settings load: they read the secrets from the environment.
+load_secrets_given_by_arn()
+
+from backend.cache import drop_cache_connections  # noqa: E402
+from backend.observability.access import flush_metrics  # noqa: E402
+from backend.wsgi import application  # noqa: E402
 
 # After a pause this long, the sandbox opens its Redis and PostgreSQL connections anew:
 # well below the idle timeouts that drop a connection without a word (a NAT gateway's
@@ -125,6 +133,51 @@ def as_a_server_sends_it(answer: dict, method: str) -> dict:
 def request_method(event: dict) -> str:
     context = event.get("requestContext") or {}
     return (context.get("http") or {}).get("method") or event.get("httpMethod") or ""
+
+
+# What a deploy or an operator may run through the function whose handler is `manage`
+# (infra/): management commands by name, never a shell.
+MANAGEMENT_COMMANDS = frozenset(
+    {
+        "migrate",
+        "showmigrations",
+        "createsuperuser",
+        "drf_create_token",
+        "invalidate_item_cache",
+        "axes_reset",
+        "axes_reset_ip",
+    }
+)
+# The only variables an invocation may set: createsuperuser --noinput reads the password here.
+COMMAND_ENVIRONMENT_PREFIX = "DJANGO_SUPERUSER_"
+
+
+def manage(event: dict, context) -> dict:
+    """Run the migrations for a deploy, or one of MANAGEMENT_COMMANDS for an operator.
+
+    CloudFormation's custom resource (CDK's provider framework) sends Create, Update and
+    Delete: the first two migrate, a delete leaves the database as it is. An operator
+    sends `{"command": ["drf_create_token", "admin"]}`, with `"environment"` for
+    createsuperuser's DJANGO_SUPERUSER_PASSWORD; the command's output comes back.
+    """
+    if "RequestType" in event:
+        if event["RequestType"] != "Delete":
+            call_command("migrate", interactive=False, verbosity=1)
+        return {"PhysicalResourceId": "items-migrations"}
+    name, *arguments = event["command"]
+    if name not in MANAGEMENT_COMMANDS:
+        raise ValueError(f"{name!r} is not one of {sorted(MANAGEMENT_COMMANDS)}")
+    environment = event.get("environment") or {}
+    if refused := [key for key in environment if not key.startswith(COMMAND_ENVIRONMENT_PREFIX)]:
+        raise ValueError(f"only {COMMAND_ENVIRONMENT_PREFIX}* variables may be set: {refused}")
+    output = StringIO()
+    os.environ.update(environment)
+    try:
+        call_command(name, *arguments, stdout=output, stderr=output)
+    finally:
+        for key in environment:
+            os.environ.pop(key, None)
+    return {"output": output.getvalue()}
 
 
 # What gunicorn's post_worker_init does: the loaded application is left out of every

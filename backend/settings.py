@@ -294,12 +294,8 @@ CORS_EXPOSE_HEADERS = ["etag", "location", "x-cache", "x-request-id", "retry-aft
 # load balancer's X-Forwarded-Proto, the only client the tasks admit. Behind API Gateway and
 # a load balancer speaking HTTP (infra/), the gateway's own header, since the load balancer
 # rewrites X-Forwarded-Proto to the scheme of its own hop.
-SECURE_PROXY_SSL_HEADER = (
-    "HTTP_" + env.str("DJANGO_SECURE_PROXY_SSL_HEADER", default="X-Forwarded-Proto")
-    .upper()
-    .replace("-", "_"),
-    "https",
-)
+_https_header = env.str("DJANGO_SECURE_PROXY_SSL_HEADER", default="X-Forwarded-Proto")
+SECURE_PROXY_SSL_HEADER = ("HTTP_" + _https_header.upper().replace("-", "_"), "https")
 # Off by default: behind an API Gateway that reaches the load balancer over HTTP,
 # a redirect here would loop. Production behind an HTTPS listener turns it on.
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)

@@ -16,7 +16,7 @@ from items_infra.network import Network
 # The project's Dockerfile, started by the runtime interface client instead of gunicorn.
 ENTRYPOINT = ["/opt/venv/bin/python", "-m", "awslambdaric"]
 HANDLER = "backend.lambda_handler.handler"
-MIGRATE_HANDLER = "backend.lambda_handler.migrate"
+MIGRATE_HANDLER = "backend.lambda_handler.manage"
 
 
 class LambdaService(Construct):
@@ -45,7 +45,7 @@ class LambdaService(Construct):
         )
         # The handler reads each secret at cold start from its ARN (never from a plain
         # environment variable, which anyone allowed to read the function's settings sees).
-        secret_arns = {f"{name}_SECRET_ARN": secret.secret_arn for name, secret in secrets.items()}
+        secret_arns = {f"{name}_ARN": secret.secret_arn for name, secret in secrets.items()}
         self.function = self._function(
             "Function",
             image,
@@ -91,9 +91,7 @@ class LambdaService(Construct):
         )
         # The function itself, not its role: the role's grants reach the data tier's keys,
         # which the migration waits for.
-        self.function.node.default_child.add_resource_dependency(
-            self.migrate.node.default_child
-        )
+        self.function.node.default_child.add_resource_dependency(self.migrate.node.default_child)
 
     def _function(
         self,

@@ -84,7 +84,7 @@ def test_the_lambda_function_runs_in_the_vpc_with_reserved_concurrency(lambda_ti
 def test_the_lambda_function_gets_secret_arns_never_secret_values(lambda_tier):
     environment = plain_environment(lambda_tier)
     names = {"DJANGO_SECRET_KEY", "DB_SECRET", "REDIS_AUTH_TOKEN"}
-    assert {f"{name}_SECRET_ARN" for name in names} <= set(environment)
+    assert {f"{name}_ARN" for name in names} <= set(environment)
     assert not names & set(environment)
     assert "resolve:secretsmanager" not in json.dumps(environment)
 
