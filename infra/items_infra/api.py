@@ -58,7 +58,9 @@ class Api(Construct):
             destination_arn=self.access_logs.log_group_arn,
             format=json.dumps(ACCESS_LOG_FORMAT),
         )
-        self.domain = f"{self.http_api.api_id}.execute-api.{self.http_api.stack.region}.amazonaws.com"
+        self.domain = (
+            f"{self.http_api.api_id}.execute-api.{self.http_api.stack.region}.amazonaws.com"
+        )
         CfnOutput(self, "Url", value=f"https://{self.domain}/", description="The API's URL")
 
     def route_to(self, integration: apigw.HttpRouteIntegration) -> None:

@@ -114,7 +114,9 @@ class FargateService(Construct):
         # Behind the VPC link, requests may carry the load balancer's own name as Host.
         self.container.add_environment(
             "DJANGO_ALLOWED_HOSTS",
-            ",".join([environment["DJANGO_ALLOWED_HOSTS"], self.load_balancer.load_balancer_dns_name]),
+            ",".join(
+                [environment["DJANGO_ALLOWED_HOSTS"], self.load_balancer.load_balancer_dns_name]
+            ),
         )
         self.target_group = self.listener.add_targets(
             "Tasks",

@@ -22,9 +22,7 @@ class Monitoring(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, deployment: Deployment):
         super().__init__(scope, construct_id)
         self.deployment = deployment
-        key = kms.Key(
-            self, "TopicKey", description="Alarm notifications", enable_key_rotation=True
-        )
+        key = kms.Key(self, "TopicKey", description="Alarm notifications", enable_key_rotation=True)
         key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
         self.topic = sns.Topic(self, "Alarms", master_key=key, enforce_ssl=True)
         email = CfnParameter(
@@ -77,7 +75,9 @@ class Monitoring(Construct):
 
     def add_graphs(self, title: str, graphs: dict[str, list[cloudwatch.IMetric]]) -> None:
         """A dashboard row: a heading, then one graph per entry."""
-        self.dashboard.add_widgets(cloudwatch.TextWidget(markdown=f"### {title}", width=24, height=1))
+        self.dashboard.add_widgets(
+            cloudwatch.TextWidget(markdown=f"### {title}", width=24, height=1)
+        )
         self.dashboard.add_widgets(
             *[
                 cloudwatch.GraphWidget(title=name, left=metrics, width=24 // len(graphs))

@@ -27,7 +27,9 @@ def test_aurora_is_serverless_v2_within_the_deployments_capacity(synthesized):
     ]
     assert scaling == {"MinCapacity": deployment.db_min_acu, "MaxCapacity": deployment.db_max_acu}
     instances = synthesized.resources("AWS::RDS::DBInstance").values()
-    assert {instance["Properties"]["DBInstanceClass"] for instance in instances} == {"db.serverless"}
+    assert {instance["Properties"]["DBInstanceClass"] for instance in instances} == {
+        "db.serverless"
+    }
     assert len(instances) == 1 + deployment.db_readers
     assert not any(instance["Properties"].get("PubliclyAccessible") for instance in instances)
 

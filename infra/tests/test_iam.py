@@ -80,9 +80,7 @@ def test_the_compute_tier_reads_exactly_the_three_secrets(synthesized):
     secrets = set(synthesized.resources("AWS::SecretsManager::Secret"))
     attachments = set(synthesized.resources("AWS::SecretsManager::SecretTargetAttachment"))
     read = {
-        json.dumps(resource)
-        for statement in readers
-        for resource in as_list(statement["Resource"])
+        json.dumps(resource) for statement in readers for resource in as_list(statement["Resource"])
     }
     assert read
     for resource in read:

@@ -52,9 +52,7 @@ def test_the_email_subscription_exists_only_when_an_address_is_given(synthesized
 
 
 @pytest.mark.parametrize("metric", ["CacheEngineHit", "CacheEngineMiss", "CacheEngineError"])
-def test_the_service_metrics_are_read_with_the_dimensions_the_service_writes(
-    synthesized, metric
-):
+def test_the_service_metrics_are_read_with_the_dimensions_the_service_writes(synthesized, metric):
     """backend/observability/metrics.py writes the engine's counters under Environment only."""
     metrics = [
         query["MetricStat"]["Metric"]

@@ -43,9 +43,8 @@ def is_complete(event, context):
     if event["RequestType"] == "Delete":
         return {"IsComplete": True}
     properties = event["ResourceProperties"]
-    [task] = ecs.describe_tasks(
-        cluster=properties["Cluster"], tasks=[event["PhysicalResourceId"]]
-    )["tasks"]
+    task_arn = event["PhysicalResourceId"]
+    [task] = ecs.describe_tasks(cluster=properties["Cluster"], tasks=[task_arn])["tasks"]
     if task["lastStatus"] != "STOPPED":
         return {"IsComplete": False}
     [container] = [c for c in task["containers"] if c["name"] == properties["Container"]]
