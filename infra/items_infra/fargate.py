@@ -38,17 +38,24 @@ class FargateService(Construct):
         secrets: dict[str, ecs.Secret],
     ):
         super().__init__(scope, construct_id)
-        self.cluster = ecs.Cluster(
-            self,
-            "Cluster",
-            vpc=network.vpc,
-            container_insights_v2=ecs.ContainerInsights.ENABLED,
-        )
         self.log_group = logs.LogGroup(
             self,
             "Logs",
             retention=deployment.log_retention,
             removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            vpc=network.vpc,
+            container_insights_v2=ecs.ContainerInsights.ENABLED,
+            # What an operator types in a task (ECS Exec) is kept beside the service's log.
+            execute_command_configuration=ecs.ExecuteCommandConfiguration(
+                logging=ecs.ExecuteCommandLogging.OVERRIDE,
+                log_configuration=ecs.ExecuteCommandLogConfiguration(
+                    cloud_watch_log_group=self.log_group
+                ),
+            ),
         )
         self.task_definition = ecs.FargateTaskDefinition(
             self,
@@ -99,6 +106,8 @@ class FargateService(Construct):
             circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
             min_healthy_percent=100,
             health_check_grace_period=Duration.seconds(30),
+            # `aws ecs execute-command` into a task: createsuperuser, drf_create_token.
+            enable_execute_command=True,
         )
         self.load_balancer = elbv2.ApplicationLoadBalancer(
             self,

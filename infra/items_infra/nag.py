@@ -99,6 +99,24 @@ def _suppress_fargate(fargate) -> None:
         ],
         apply_to_children=True,
     )
+    NagSuppressions.add_resource_suppressions(
+        fargate.task_definition.task_role,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason="ECS Exec's Session Manager channel (ssmmessages) has no resource to name",
+                applies_to=["Resource::*"],
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason="ECS Exec writes its sessions to streams of the service's own log group",
+                applies_to=[
+                    RegexAppliesTo(regex=r"/^Resource::.*:log-group:<FargateLogs[A-Za-z0-9]+>:\*$/")
+                ],
+            ),
+        ],
+        apply_to_children=True,
+    )
     _on(
         fargate.load_balancer,
         "AwsSolutions-ELB2",

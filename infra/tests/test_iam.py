@@ -5,6 +5,10 @@ import json
 
 # Actions AWS grants on no resource narrower than "*".
 UNSCOPABLE = {
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
     "ecr:GetAuthorizationToken",
     "ec2:CreateNetworkInterface",
     "ec2:DescribeNetworkInterfaces",
