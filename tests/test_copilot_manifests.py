@@ -221,6 +221,23 @@ def test_the_grace_period_and_deregistration_delay_outlast_gunicorns_graceful_ti
     assert int(http["deregistration_delay"].rstrip("s")) > gunicorn["graceful_timeout"]
 
 
+def test_the_migration_job_reaches_the_services_cache_under_the_services_prefix():
+    """migrate makes every cached item a miss; on another cache or prefix it would miss them."""
+    job, service = workload_manifest("migrate"), workload_manifest("api")
+    shared = ["REDIS_HOST", "REDIS_PORT", "REDIS_TLS", "CACHE_KEY_PREFIX"]
+
+    assert {name: job["variables"][name] for name in shared} == {
+        name: service["variables"][name] for name in shared
+    }
+    assert job["secrets"]["REDIS_AUTH_TOKEN"] == service["secrets"]["REDIS_AUTH_TOKEN"]
+    [cache_client] = [
+        group
+        for group in service["network"]["vpc"]["security_groups"]
+        if group["from_cfn"].endswith("-CacheClientSecurityGroup")
+    ]
+    assert cache_client in job["network"]["vpc"]["security_groups"]
+
+
 def test_the_service_provides_every_variable_production_settings_require():
     assert environment_names(workload_manifest("api")) >= PRODUCTION_REQUIRED
 
