@@ -27,6 +27,8 @@ def database_config(env: environ.Env, *, default_sqlite: Path, debug: bool = Fal
         config = environ.Env.db_url_config(url)
     elif secret := env.str("DB_SECRET", default=""):
         config = _database_from_secret(json.loads(secret))
+        # The secret names Aurora's writer; a proxy in front of it (RDS Proxy) is another host.
+        config["HOST"] = env.str("DB_HOST", default=config["HOST"])
     elif debug:
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite)}
     elif env.bool("DJANGO_ALLOW_NO_DATABASE", default=False):

@@ -72,6 +72,21 @@ def test_database_url_configures_postgres_with_persistent_checked_connections():
     }
 
 
+def test_a_proxy_in_front_of_the_database_replaces_only_the_secrets_host():
+    secret = {"host": "writer.rds.amazonaws.com", "username": "items", "password": "pw"}
+
+    config = database_config(
+        env_of(DB_SECRET=json.dumps(secret), DB_HOST="items.proxy-abc.rds.amazonaws.com"),
+        default_sqlite=SQLITE,
+    )
+
+    assert (config["HOST"], config["USER"], config["PASSWORD"]) == (
+        "items.proxy-abc.rds.amazonaws.com",
+        "items",
+        "pw",
+    )
+
+
 def test_the_rds_secret_json_configures_postgres():
     secret = {
         "host": "cluster.rds.amazonaws.com",

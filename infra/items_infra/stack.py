@@ -89,20 +89,37 @@ class ItemsApiStack(Stack):
         return fargate
 
     def _lambda(self, environment: dict[str, str]) -> LambdaService:
+        # A sandbox per concurrent request holds a connection each: RDS Proxy pools them
+        # (docs/lambda.md, "Database connections").
+        proxy = self.database.cluster.add_proxy(
+            "Proxy",
+            secrets=[self.database.secret],
+            vpc=self.network.vpc,
+            vpc_subnets=self.network.data_subnets,
+            require_tls=True,
+            debug_logging=False,
+        )
         service = LambdaService(
             self,
             "Lambda",
             deployment=self.deployment,
             network=self.network,
-            environment=environment,
+            environment={**environment, "DB_HOST": proxy.endpoint},
             secrets={
                 "DJANGO_SECRET_KEY": self.django_secret_key,
                 "DB_SECRET": self.database.secret,
                 "REDIS_AUTH_TOKEN": self.cache.auth_token,
             },
         )
-        self._reach_data_from(service.security_group)
-        service.migrate.node.add_dependency(self.database.cluster, self.cache.replication_group)
+        self.cache.allow_from(service.security_group)
+        for group in proxy.connections.security_groups:
+            group.add_ingress_rule(
+                service.security_group, ec2.Port.tcp(5432), "PostgreSQL from the functions"
+            )
+        self.database.cluster.connections.allow_default_port_from(proxy, "RDS Proxy")
+        service.migrate.node.add_dependency(
+            self.database.cluster, proxy, self.cache.replication_group
+        )
         self.api.route_to(integrations.HttpLambdaIntegration("Function", service.function))
         self._watch_lambda(service)
         return service

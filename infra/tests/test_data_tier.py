@@ -92,16 +92,41 @@ def ingress_rules(synthesized, group: str) -> list[dict]:
     ],
 )
 def test_the_data_tier_admits_only_the_compute_tier(synthesized, kind, groups):
-    compute = synthesized.stack.resolve(
-        synthesized.stack.compute.security_group.node.default_child.logical_id
-    )
+    """On Lambda, Aurora admits only RDS Proxy, and the proxy only the functions."""
+    admitted = logical_id(synthesized, synthesized.stack.compute.security_group)
+    if kind == "AWS::RDS::DBCluster" and synthesized.stack.deployment.tier == "lambda":
+        [proxy] = only(synthesized, "AWS::RDS::DBProxy")["Properties"]["VpcSecurityGroupIds"]
+        assert_admits_only(synthesized, proxy["Fn::GetAtt"][0], admitted)
+        admitted = proxy["Fn::GetAtt"][0]
     [group] = only(synthesized, kind)["Properties"][groups]
-    rules = ingress_rules(synthesized, group["Fn::GetAtt"][0])
 
+    assert_admits_only(synthesized, group["Fn::GetAtt"][0], admitted)
+
+
+def logical_id(synthesized, security_group) -> str:
+    return synthesized.stack.resolve(security_group.node.default_child.logical_id)
+
+
+def assert_admits_only(synthesized, group: str, source: str) -> None:
+    rules = ingress_rules(synthesized, group)
     assert rules
     for rule in rules:
         assert "CidrIp" not in rule
-        assert rule["SourceSecurityGroupId"] == {"Fn::GetAtt": [compute, "GroupId"]}
+        assert rule["SourceSecurityGroupId"] == {"Fn::GetAtt": [source, "GroupId"]}
+
+
+def test_the_lambda_tier_reaches_aurora_through_rds_proxy_over_tls(lambda_tier):
+    [name] = lambda_tier.resources("AWS::RDS::DBProxy")
+    proxy = lambda_tier.json["Resources"][name]["Properties"]
+    assert proxy["RequireTLS"] is True
+    assert proxy["EngineFamily"] == "POSTGRESQL"
+    functions = lambda_tier.resources("AWS::Lambda::Function").values()
+    hosts = [
+        function["Properties"]["Environment"]["Variables"].get("DB_HOST")
+        for function in functions
+        if "DB_SECRET_ARN" in function["Properties"].get("Environment", {}).get("Variables", {})
+    ]
+    assert hosts == [{"Fn::GetAtt": [name, "Endpoint"]}] * 2
 
 
 def test_the_data_tier_lives_in_isolated_subnets(synthesized):
