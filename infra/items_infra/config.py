@@ -20,6 +20,9 @@ class Deployment:
     # Production keeps its data on delete and across AZ failures.
     production: bool
     nat_gateways: int
+    # Interface endpoints (Secrets Manager, Logs, ECR) beside the NAT gateways: they cost
+    # per zone and hour, and save NAT data charges (docs/deploy-cdk.md, "What it costs").
+    interface_endpoints: bool
     db_min_acu: float
     db_max_acu: float
     db_readers: int
@@ -49,6 +52,7 @@ class Deployment:
 TEST = dict(
     production=False,
     nat_gateways=1,
+    interface_endpoints=False,
     db_min_acu=0,
     db_max_acu=4,
     db_readers=0,
@@ -71,6 +75,7 @@ TEST = dict(
 PROD = dict(
     production=True,
     nat_gateways=2,
+    interface_endpoints=True,
     db_min_acu=0.5,
     db_max_acu=16,
     db_readers=1,

@@ -9,9 +9,9 @@ from items_infra.config import Deployment
 
 
 class Network(Construct):
-    """Two availability zones. Compute reaches AWS APIs through interface endpoints, so
-    the NAT gateways carry only what has no endpoint (image layers come from S3 through
-    the free gateway endpoint)."""
+    """Two availability zones. Image layers come from S3 through the free gateway endpoint;
+    where the deployment asks for them, interface endpoints carry the calls to Secrets
+    Manager, CloudWatch Logs and ECR, and the NAT gateways only what has no endpoint."""
 
     def __init__(self, scope: Construct, construct_id: str, *, deployment: Deployment):
         super().__init__(scope, construct_id)
@@ -43,6 +43,8 @@ class Network(Construct):
         self.compute_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
         self.data_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
         self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
+        if not deployment.interface_endpoints:
+            return
         for name, service in {
             "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
             "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
