@@ -61,7 +61,9 @@ class Api(Construct):
         self.domain = (
             f"{self.http_api.api_id}.execute-api.{self.http_api.stack.region}.amazonaws.com"
         )
-        CfnOutput(self, "Url", value=f"https://{self.domain}/", description="The API's URL")
+        CfnOutput(
+            self.http_api.stack, "ApiUrl", value=f"https://{self.domain}", description="The API"
+        )
 
     def route_to(self, integration: apigw.HttpRouteIntegration) -> None:
         for key in [*api_route_keys(), *EXTRA_ROUTES]:

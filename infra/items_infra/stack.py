@@ -1,6 +1,6 @@
 """One stack: the network, the data tier, one compute tier, the API and its monitoring."""
 
-from aws_cdk import Duration, Fn, Stack
+from aws_cdk import CfnOutput, Duration, Fn, Stack
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
@@ -79,6 +79,7 @@ class ItemsApiStack(Stack):
             },
             secrets=secrets,
         )
+        CfnOutput(self, "Cluster", value=fargate.cluster.cluster_name, description="ECS Exec")
         self._reach_data_from(fargate.security_group)
         fargate.migrate.node.add_dependency(self.database.cluster, self.cache.replication_group)
         link = self.api.through_vpc_link(
@@ -121,6 +122,12 @@ class ItemsApiStack(Stack):
             self.database.cluster, proxy, self.cache.replication_group
         )
         self.api.route_to(integrations.HttpLambdaIntegration("Function", service.function))
+        CfnOutput(
+            self,
+            "ManageFunction",
+            value=service.migrate_function.function_name,
+            description="Migrations and operator commands (docs/deploy-cdk.md)",
+        )
         self._watch_lambda(service)
         return service
 

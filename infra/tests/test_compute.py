@@ -125,3 +125,8 @@ def test_the_service_trusts_exactly_the_proxies_in_front_of_it(synthesized):
     handler takes the caller from the event (backend/lambda_handler.py)."""
     expected = {"fargate": "2", "lambda": "0"}[synthesized.stack.deployment.tier]
     assert plain_environment(synthesized)["API_NUM_PROXIES"] == expected
+
+
+def test_the_outputs_name_what_the_guide_uses(synthesized):
+    expected = {"fargate": {"ApiUrl", "Cluster"}, "lambda": {"ApiUrl", "ManageFunction"}}
+    assert set(synthesized.json["Outputs"]) == expected[synthesized.stack.deployment.tier]
