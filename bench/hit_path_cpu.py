@@ -32,6 +32,7 @@ os.environ.update(
     LOG_LEVEL="WARNING",
 )
 
+from bench.cpu import cpu_microseconds
 from bench.wsgi import application  # (after the environment is set)
 
 ROUNDS, CALLS = 9, 1000
@@ -54,17 +55,6 @@ def get(path: str) -> str:
     b"".join(body)
     body.close()
     return status[0]
-
-
-def cpu_microseconds(call) -> float:
-    """The fastest round's CPU time per call: the least disturbed by other processes."""
-    best = float("inf")
-    for _ in range(ROUNDS):
-        started = time.process_time()
-        for _ in range(CALLS):
-            call()
-        best = min(best, (time.process_time() - started) / CALLS * 1e6)
-    return best
 
 
 def with_read_item(replacement):
@@ -106,7 +96,7 @@ def main() -> None:
     print("| what | CPU µs per call |")
     print("|---|---:|")
     for name, call in rows.items():
-        print(f"| {name} | {cpu_microseconds(call):.0f} |")
+        print(f"| {name} | {cpu_microseconds(call, rounds=ROUNDS, calls=CALLS):.0f} |")
     # What gunicorn.conf.py's post_worker_init saves: a worker's full collections.
     print(f"| a full garbage collection (gc.collect()) | {full_collection_microseconds():.0f} |")
     gc.freeze()

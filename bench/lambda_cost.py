@@ -149,21 +149,11 @@ def cold_starts(item_id: int) -> list[dict]:
     return runs
 
 
-def cpu_microseconds(call) -> float:
-    """The fastest round's CPU time per call: the least disturbed by other processes."""
-    best = float("inf")
-    for _ in range(ROUNDS):
-        started = time.process_time()
-        for _ in range(CALLS):
-            call()
-        best = min(best, (time.process_time() - started) / CALLS * 1e6)
-    return best
-
-
 def warm_costs(item_id: int) -> tuple[float, float, float]:
     """CPU µs per cached read: through the WSGI application, the handler, the adapter alone."""
     from backend.lambda_handler import _answer, handler
     from backend.wsgi import application
+    from bench.cpu import cpu_microseconds
 
     event = item_event(item_id)
 
@@ -182,7 +172,10 @@ def warm_costs(item_id: int) -> tuple[float, float, float]:
 
     through_handler()  # fills the cache: both then measure hits
     with stdout_discarded():  # the log and EMF lines are written, to nowhere
-        return tuple(map(cpu_microseconds, (through_wsgi, through_handler, through_adapter)))
+        return tuple(
+            cpu_microseconds(call, rounds=ROUNDS, calls=CALLS)
+            for call in (through_wsgi, through_handler, through_adapter)
+        )
 
 
 @contextlib.contextmanager

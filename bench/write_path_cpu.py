@@ -31,6 +31,7 @@ os.environ.update(
     LOG_LEVEL="WARNING",
 )
 
+from bench.cpu import cpu_microseconds
 from bench.wsgi import application  # (after the environment is set)
 
 ROUNDS, CALLS = 5, 300
@@ -57,17 +58,6 @@ def call(method: str, path: str, *, body: bytes = b"", token: str | None = None)
     b"".join(response)
     response.close()
     return status[0]
-
-
-def cpu_microseconds(request) -> float:
-    """The fastest round's CPU time per call: the least disturbed by other processes."""
-    best = float("inf")
-    for _ in range(ROUNDS):
-        started = time.process_time()
-        for _ in range(CALLS):
-            request()
-        best = min(best, (time.process_time() - started) / CALLS * 1e6)
-    return best
 
 
 def main() -> None:
@@ -99,7 +89,10 @@ def main() -> None:
         "uncached item read (cache disabled)": uncached_read,
         "item write (PATCH one field, token)": write,
     }
-    measured = {name: cpu_microseconds(request) for name, request in rows.items()}
+    measured = {
+        name: cpu_microseconds(request, rounds=ROUNDS, calls=CALLS)
+        for name, request in rows.items()
+    }
     hit = measured["cached item read (anonymous)"]
     print("| what | CPU µs per call | times a cached read |")
     print("|---|---:|---:|")
