@@ -22,6 +22,17 @@ def removal_policy(deployment: Deployment) -> RemovalPolicy:
     return RemovalPolicy.RETAIN if deployment.production else RemovalPolicy.DESTROY
 
 
+def own_key(scope: Construct, deployment: Deployment, description: str) -> kms.Key:
+    """A rotating KMS key for one store's data, kept with it in production."""
+    return kms.Key(
+        scope,
+        "Key",
+        description=description,
+        enable_key_rotation=True,
+        removal_policy=removal_policy(deployment),
+    )
+
+
 class Database(Construct):
     """Aurora Serverless v2 PostgreSQL: its own KMS key, TLS forced, a generated secret."""
 
@@ -29,13 +40,7 @@ class Database(Construct):
         self, scope: Construct, construct_id: str, *, deployment: Deployment, network: Network
     ):
         super().__init__(scope, construct_id)
-        self.key = kms.Key(
-            self,
-            "Key",
-            description="Aurora storage, snapshots and the database secret",
-            enable_key_rotation=True,
-            removal_policy=removal_policy(deployment),
-        )
+        self.key = own_key(self, deployment, "Aurora storage, snapshots and the database secret")
         readers = [
             rds.ClusterInstance.serverless_v2(f"reader{number}", scale_with_writer=True)
             for number in range(1, deployment.db_readers + 1)
@@ -94,13 +99,7 @@ class Cache(Construct):
         self, scope: Construct, construct_id: str, *, deployment: Deployment, network: Network
     ):
         super().__init__(scope, construct_id)
-        self.key = kms.Key(
-            self,
-            "Key",
-            description="ElastiCache data at rest and the AUTH token",
-            enable_key_rotation=True,
-            removal_policy=removal_policy(deployment),
-        )
+        self.key = own_key(self, deployment, "ElastiCache data at rest and the AUTH token")
         self.auth_token = secretsmanager.Secret(
             self,
             "AuthToken",

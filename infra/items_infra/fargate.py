@@ -23,7 +23,7 @@ PORT = 8000
 
 
 class FargateService(Construct):
-    """gunicorn tasks in the private subnets, an internal ALB for The VPC link of API Gateway,
+    """gunicorn tasks in the private subnets, an internal ALB for API Gateway's VPC link,
     autoscaling on CPU and requests, and migrations run once per deploy before the new
     tasks start."""
 

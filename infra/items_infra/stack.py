@@ -1,11 +1,9 @@
 """One stack: the network, the data tier, one compute tier, the API and its monitoring."""
 
-from aws_cdk import CfnOutput, Duration, Fn, Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_apigatewayv2_integrations as integrations
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
-from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -18,8 +16,6 @@ from items_infra.lambda_tier import LambdaService
 from items_infra.monitoring import Monitoring
 from items_infra.network import Network
 from items_infra.service_settings import service_environment
-
-LESS = cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
 
 
 class ItemsApiStack(Stack):
@@ -56,9 +52,9 @@ class ItemsApiStack(Stack):
         else:
             compute = self._lambda(environment)
         self.compute = compute
-        self._watch_api()
-        self._watch_data()
-        self._watch_service_metrics()
+        self.monitoring.watch_api(self.api)
+        self.monitoring.watch_data(self.database, self.cache)
+        self.monitoring.watch_service_metrics()
 
     # --- Compute ------------------------------------------------------------------
 
@@ -86,7 +82,7 @@ class ItemsApiStack(Stack):
             fargate.listener, vpc=self.network.vpc, subnets=self.network.compute_subnets
         )
         fargate.load_balancer.connections.allow_from(link, ec2.Port.tcp(80), "API Gateway")
-        self._watch_fargate(fargate)
+        self.monitoring.watch_fargate(fargate)
         return fargate
 
     def _lambda(self, environment: dict[str, str]) -> LambdaService:
@@ -128,7 +124,7 @@ class ItemsApiStack(Stack):
             value=service.migrate_function.function_name,
             description="Migrations and operator commands (docs/deploy-cdk.md)",
         )
-        self._watch_lambda(service)
+        self.monitoring.watch_lambda(service)
         return service
 
     def _reach_data_from(self, security_group: ec2.SecurityGroup) -> None:
@@ -136,190 +132,3 @@ class ItemsApiStack(Stack):
             security_group, "PostgreSQL from the compute tier"
         )
         self.cache.allow_from(security_group)
-
-    # --- Monitoring -----------------------------------------------------------------
-
-    def _watch_api(self) -> None:
-        api = self.api.http_api
-        errors, requests = api.metric_server_error(), api.metric_count()
-        error_rate = cloudwatch.MathExpression(
-            expression="IF(requests > 0, 100 * errors / requests, 0)",
-            using_metrics={"errors": errors, "requests": requests},
-            label="5xx %",
-            period=Duration.minutes(5),
-        )
-        latency = api.metric_latency(statistic="p99")
-        watch = self.monitoring
-        watch.add_alarm("Api5xxRate", error_rate, threshold=1, description="API 5xx above 1 %")
-        watch.add_alarm(
-            "ApiLatencyP99", latency, threshold=2000, description="API p99 latency above 2 s"
-        )
-        watch.add_graphs(
-            "API Gateway",
-            {"Requests": [requests], "5xx %": [error_rate], "Latency p99 (ms)": [latency]},
-        )
-
-    def _watch_fargate(self, fargate: FargateService) -> None:
-        watch = self.monitoring
-        cpu = fargate.service.metric_cpu_utilization()
-        memory = fargate.service.metric_memory_utilization()
-        target_5xx = fargate.load_balancer.metrics.http_code_target(
-            elbv2.HttpCodeTarget.TARGET_5XX_COUNT
-        )
-        unhealthy = fargate.target_group.metrics.unhealthy_host_count()
-        running = cloudwatch.Metric(
-            namespace="ECS/ContainerInsights",
-            metric_name="RunningTaskCount",
-            dimensions_map={
-                "ClusterName": fargate.cluster.cluster_name,
-                "ServiceName": fargate.service.service_name,
-            },
-            statistic="Minimum",
-            period=Duration.minutes(1),
-        )
-        watch.add_alarm("TaskCpu", cpu, threshold=85, description="Task CPU above 85 %")
-        watch.add_alarm("TaskMemory", memory, threshold=85, description="Task memory above 85 %")
-        watch.add_alarm("Target5xx", target_5xx, threshold=10, description="Tasks' 5xx")
-        watch.add_alarm(
-            "UnhealthyTasks", unhealthy, threshold=0, description="A task fails /healthz"
-        )
-        watch.add_alarm(
-            "TasksBelowMinimum",
-            running,
-            threshold=self.deployment.fargate_min_tasks,
-            comparison=LESS,
-            periods=5,
-            missing=cloudwatch.TreatMissingData.BREACHING,
-            description="Fewer tasks running than the minimum",
-        )
-        watch.add_graphs(
-            "Fargate",
-            {"CPU %": [cpu], "Memory %": [memory], "Tasks": [running], "5xx": [target_5xx]},
-        )
-
-    def _watch_lambda(self, service: LambdaService) -> None:
-        function = service.function
-        watch = self.monitoring
-        errors = function.metric_errors()
-        throttles = function.metric_throttles()
-        concurrency = function.metric("ConcurrentExecutions", statistic="Maximum")
-        duration = function.metric_duration(statistic="p99")
-        watch.add_alarm("FunctionErrors", errors, threshold=5, description="Lambda errors")
-        watch.add_alarm(
-            "FunctionThrottles", throttles, threshold=0, description="Lambda throttled calls"
-        )
-        watch.add_alarm(
-            "FunctionConcurrency",
-            concurrency,
-            threshold=0.8 * self.deployment.lambda_reserved_concurrency,
-            description="Concurrency above 80 % of the reserved concurrency",
-        )
-        watch.add_graphs(
-            "Lambda",
-            {
-                "Errors": [errors],
-                "Throttles": [throttles],
-                "Concurrency": [concurrency],
-                "Duration p99 (ms)": [duration],
-            },
-        )
-
-    def _watch_data(self) -> None:
-        watch = self.monitoring
-        cluster = self.database.cluster
-        capacity = cluster.metric_serverless_database_capacity(statistic="Maximum")
-        connections = cluster.metric_database_connections(statistic="Maximum")
-        db_cpu = cluster.metric_cpu_utilization()
-        watch.add_alarm(
-            "DatabaseCapacity",
-            capacity,
-            threshold=0.9 * self.deployment.db_max_acu,
-            description="Aurora at 90 % of its maximum ACUs",
-        )
-        watch.add_alarm(
-            "DatabaseConnections",
-            connections,
-            threshold=self.deployment.db_connections_alarm,
-            description="Aurora connections near the limit",
-        )
-        watch.add_alarm("DatabaseCpu", db_cpu, threshold=80, description="Aurora CPU above 80 %")
-        redis = {
-            name: cloudwatch.Metric(
-                namespace="AWS/ElastiCache",
-                metric_name=name,
-                # The primary node of the replication group.
-                dimensions_map={
-                    "CacheClusterId": Fn.join("-", [self.cache.replication_group.ref, "001"])
-                },
-                statistic=statistic,
-                period=Duration.minutes(5),
-            )
-            for name, statistic in {
-                "EngineCPUUtilization": "Average",
-                "DatabaseMemoryUsagePercentage": "Maximum",
-                "Evictions": "Sum",
-                "CurrConnections": "Maximum",
-            }.items()
-        }
-        watch.add_alarm(
-            "CacheCpu", redis["EngineCPUUtilization"], threshold=80, description="Redis CPU"
-        )
-        watch.add_alarm(
-            "CacheMemory",
-            redis["DatabaseMemoryUsagePercentage"],
-            threshold=85,
-            description="Redis memory above 85 %",
-        )
-        watch.add_alarm(
-            "CacheEvictions",
-            redis["Evictions"],
-            threshold=1000,
-            description="Redis evicting entries: the node is too small for the TTLs",
-        )
-        watch.add_alarm(
-            "CacheConnections",
-            redis["CurrConnections"],
-            threshold=5000,
-            description="Redis connections far above what the tasks keep",
-        )
-        watch.add_graphs(
-            "Aurora", {"ACUs": [capacity], "Connections": [connections], "CPU %": [db_cpu]}
-        )
-        watch.add_graphs("ElastiCache", {name: [metric] for name, metric in redis.items()})
-
-    def _watch_service_metrics(self) -> None:
-        watch = self.monitoring
-        hits = watch.service_metric("CacheEngineHit")
-        misses = watch.service_metric("CacheEngineMiss")
-        errors = watch.service_metric("CacheEngineError")
-        hit_ratio = cloudwatch.MathExpression(
-            expression="IF(hits + misses > 100, 100 * hits / (hits + misses), 100)",
-            using_metrics={"hits": hits, "misses": misses},
-            label="Cache hit %",
-            period=Duration.minutes(5),
-        )
-        watch.add_alarm(
-            "CacheHitRatio",
-            hit_ratio,
-            threshold=50,
-            comparison=LESS,
-            periods=6,
-            description="Fewer than half the item reads are cache hits",
-        )
-        watch.add_alarm(
-            "CacheErrors",
-            errors,
-            threshold=0,
-            description="The service cannot reach Redis (its circuit breaker opens)",
-        )
-        server_errors = watch.service_metric("Requests", StatusClass="5xx")
-        latency = watch.service_metric("Latency", "p99", StatusClass="2xx")
-        watch.add_graphs(
-            "The service's own metrics",
-            {
-                "Cache hit %": [hit_ratio],
-                "Cache errors": [errors],
-                "5xx answers": [server_errors],
-                "Latency p99 (ms)": [latency],
-            },
-        )
