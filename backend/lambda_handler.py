@@ -7,6 +7,7 @@ the Lambda tier decides about the client address, a named stage, cookies, bodies
 the cache's per-process state and database connections, and why.
 """
 
+import contextlib
 import gc
 import os
 import time
@@ -136,18 +137,17 @@ def request_method(event: dict) -> str:
 
 
 # What a deploy or an operator may run through the function whose handler is `manage`
-# (infra/): management commands by name, never a shell.
-MANAGEMENT_COMMANDS = frozenset(
-    {
-        "migrate",
-        "showmigrations",
-        "createsuperuser",
-        "drf_create_token",
-        "invalidate_item_cache",
-        "axes_reset",
-        "axes_reset_ip",
-    }
-)
+# (infra/): management commands by name, never a shell. `migrate` takes no arguments, so
+# nobody can migrate back to `zero` this way.
+MANAGEMENT_COMMANDS = {
+    "migrate": False,
+    "showmigrations": True,
+    "createsuperuser": True,
+    "drf_create_token": True,
+    "invalidate_item_cache": False,
+    "axes_reset": False,
+    "axes_reset_ip": True,
+}
 # The only variables an invocation may set: createsuperuser --noinput reads the password here.
 COMMAND_ENVIRONMENT_PREFIX = "DJANGO_SUPERUSER_"
 
@@ -167,17 +167,34 @@ def manage(event: dict, context) -> dict:
     name, *arguments = event["command"]
     if name not in MANAGEMENT_COMMANDS:
         raise ValueError(f"{name!r} is not one of {sorted(MANAGEMENT_COMMANDS)}")
+    if arguments and not MANAGEMENT_COMMANDS[name]:
+        raise ValueError(f"{name!r} takes no arguments here")
     environment = event.get("environment") or {}
-    if refused := [key for key in environment if not key.startswith(COMMAND_ENVIRONMENT_PREFIX)]:
-        raise ValueError(f"only {COMMAND_ENVIRONMENT_PREFIX}* variables may be set: {refused}")
+    if refused := [
+        key
+        for key, value in environment.items()
+        if not key.startswith(COMMAND_ENVIRONMENT_PREFIX) or not isinstance(value, str)
+    ]:
+        raise ValueError(f"only {COMMAND_ENVIRONMENT_PREFIX}* strings may be set: {refused}")
     output = StringIO()
-    os.environ.update(environment)
-    try:
+    with _environment_set(environment):
         call_command(name, *arguments, stdout=output, stderr=output)
-    finally:
-        for key in environment:
-            os.environ.pop(key, None)
     return {"output": output.getvalue()}
+
+
+@contextlib.contextmanager
+def _environment_set(variables: dict[str, str]):
+    """Set `variables` for the block; then put back what was there, in a sandbox that lives on."""
+    before = {name: os.environ.get(name) for name in variables}
+    try:
+        os.environ.update(variables)
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 # What gunicorn's post_worker_init does: the loaded application is left out of every

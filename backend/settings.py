@@ -105,6 +105,13 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# Behind API Gateway (infra/): the headers it writes for the caller's address and the host
+# it was asked for (backend/gateway_headers.py). Empty, the middleware is not installed.
+API_CLIENT_IP_HEADER = env.str("API_CLIENT_IP_HEADER", default="")
+DJANGO_HOST_HEADER = env.str("DJANGO_HOST_HEADER", default="")
+if API_CLIENT_IP_HEADER or DJANGO_HOST_HEADER:
+    MIDDLEWARE.insert(0, "backend.gateway_headers.GatewayHeadersMiddleware")
+
 ROOT_URLCONF = "backend.urls"
 WSGI_APPLICATION = "backend.wsgi.application"
 

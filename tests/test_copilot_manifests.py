@@ -52,6 +52,8 @@ LEFT_UNSET_IN_THE_SERVICE = {
     "REDIS_URL": "REDIS_HOST, REDIS_PORT and REDIS_AUTH_TOKEN describe the cache on AWS",
     "DB_SSLROOTCERT": "only for DB_SSLMODE=verify-full, which needs the RDS CA bundle in the image",
     "DJANGO_SECURE_PROXY_SSL_HEADER": "the load balancer's X-Forwarded-Proto, the default",
+    "API_CLIENT_IP_HEADER": "behind the load balancer alone, X-Forwarded-For (API_NUM_PROXIES)",
+    "DJANGO_HOST_HEADER": "behind the load balancer alone, Host is the name the client asked for",
     "DB_HOST": "the secret's host, Aurora's writer; only a proxy in front of it needs another",
     "PORT": "the Dockerfile sets it, to the manifest's image.port (checked above)",
     "DJANGO_STATIC_ROOT": "the Dockerfile sets it to where collectstatic ran",

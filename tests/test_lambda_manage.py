@@ -84,17 +84,26 @@ def test_an_operator_creates_the_first_admin_and_a_token(manage, monkeypatch):
     [
         {"command": ["shell", "-c", "print(1)"]},
         {"command": ["flush", "--noinput"]},
+        {"command": ["migrate", "items", "zero"]},
         {"command": ["createsuperuser"], "environment": {"DATABASE_URL": "sqlite://"}},
+        {
+            "command": ["createsuperuser", "--noinput"],
+            "environment": {
+                "DJANGO_SUPERUSER_PASSWORD": "p-1234567890",
+                "DJANGO_SUPERUSER_EMAIL": 5,
+            },
+        },
     ],
-    ids=["shell", "flush", "other variables"],
+    ids=["shell", "flush", "migrate to zero", "other variables", "a value not a string"],
 )
 def test_nothing_else_can_be_run_or_set(manage, event):
     UserFactory()
 
-    with pytest.raises(ValueError, match=r"not one of|may be set"):
+    with pytest.raises(ValueError, match=r"not one of|takes no arguments|may be set"):
         manage(event, None)
 
     assert get_user_model().objects.count() == 1
+    assert "DJANGO_SUPERUSER_PASSWORD" not in os.environ
 
 
 def secrets_manager(responses: dict[str, str]):

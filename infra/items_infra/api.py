@@ -95,11 +95,16 @@ class Api(Construct):
                 "LoadBalancer",
                 listener,
                 vpc_link=vpc_link,
-                # API Gateway always answers over HTTPS; the load balancer behind it
-                # speaks HTTP and rewrites X-Forwarded-Proto, so the scheme travels in
-                # a header of its own (DJANGO_SECURE_PROXY_SSL_HEADER).
-                parameter_mapping=apigw.ParameterMapping().overwrite_header(
-                    "X-Items-Forwarded-Proto", apigw.MappingValue.custom("https")
+                # What the service must know of the request, in headers of its own that
+                # the gateway overwrites (X-Forwarded-* are the load balancer's to write):
+                # the scheme (always HTTPS here), the caller and the host it asked for.
+                parameter_mapping=apigw.ParameterMapping()
+                .overwrite_header("X-Items-Forwarded-Proto", apigw.MappingValue.custom("https"))
+                .overwrite_header(
+                    "X-Items-Client-Ip", apigw.MappingValue.context_variable("identity.sourceIp")
+                )
+                .overwrite_header(
+                    "X-Items-Forwarded-Host", apigw.MappingValue.context_variable("domainName")
                 ),
             )
         )

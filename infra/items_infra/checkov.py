@@ -53,7 +53,8 @@ REVIEWED = [
     (
         FUNCTION,
         "CKV_AWS_115",
-        "Runs once per deploy, started by CloudFormation alone",
+        "Unreserved on purpose: run by CloudFormation or an operator alone, or a test "
+        "environment whose new account has no concurrency to reserve (docs/deploy-cdk.md)",
         lambda resource: not resource.reserved_concurrent_executions,
     ),
     (

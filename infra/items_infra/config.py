@@ -2,8 +2,12 @@
 
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 from aws_cdk.aws_logs import RetentionDays
+
+# The service this app deploys: its Dockerfile, and docs/openapi.yaml for the routes.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class Tier(StrEnum):
@@ -33,9 +37,14 @@ class Deployment:
     fargate_memory_mib: int
     fargate_min_tasks: int
     fargate_max_tasks: int
+    # Requests per task per minute for request-count scaling: what a task carries at
+    # 60 % CPU (docs/scaling.md), so CPU and requests agree on when to add a task.
+    requests_per_task_minute: int
     gunicorn_workers: int
     lambda_memory_mib: int
-    lambda_reserved_concurrency: int
+    # None reserves nothing: a new account's concurrency quota (often 10) leaves none to
+    # reserve; ask AWS to raise it before reserving (docs/deploy-cdk.md).
+    lambda_reserved_concurrency: int | None
     api_rate_limit: int
     api_burst_limit: int
     log_retention: RetentionDays
@@ -63,9 +72,10 @@ TEST = dict(
     fargate_memory_mib=512,
     fargate_min_tasks=1,
     fargate_max_tasks=2,
+    requests_per_task_minute=8000,
     gunicorn_workers=1,
     lambda_memory_mib=1024,
-    lambda_reserved_concurrency=10,
+    lambda_reserved_concurrency=None,
     api_rate_limit=50,
     api_burst_limit=100,
     log_retention=RetentionDays.TWO_WEEKS,
@@ -86,6 +96,7 @@ PROD = dict(
     fargate_memory_mib=2048,
     fargate_min_tasks=3,
     fargate_max_tasks=12,
+    requests_per_task_minute=32000,
     gunicorn_workers=2,
     lambda_memory_mib=1024,
     lambda_reserved_concurrency=100,

@@ -121,9 +121,7 @@ class Cache(Construct):
             self,
             "Subnets",
             description="The isolated data subnets",
-            subnet_ids=network.vpc.select_subnets(
-                subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
-            ).subnet_ids,
+            subnet_ids=network.data_subnet_ids,
         )
         parameters = elasticache.CfnParameterGroup(
             self,

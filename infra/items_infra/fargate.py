@@ -14,10 +14,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from items_infra.config import Deployment
+from items_infra.config import PROJECT_ROOT, Deployment
 from items_infra.network import Network
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONTAINER = "api"
 PORT = 8000
 
@@ -120,13 +119,6 @@ class FargateService(Construct):
         # Plain HTTP inside the VPC: TLS ends at API Gateway, whose VPC link is the only
         # client the load balancer's security group admits.
         self.listener = self.load_balancer.add_listener("Http", port=80, open=False)
-        # Behind the VPC link, requests may carry the load balancer's own name as Host.
-        self.container.add_environment(
-            "DJANGO_ALLOWED_HOSTS",
-            ",".join(
-                [environment["DJANGO_ALLOWED_HOSTS"], self.load_balancer.load_balancer_dns_name]
-            ),
-        )
         self.target_group = self.listener.add_targets(
             "Tasks",
             port=PORT,
@@ -155,7 +147,9 @@ class FargateService(Construct):
             scale_out_cooldown=Duration.seconds(60),
         )
         scaling.scale_on_request_count(
-            "Requests", requests_per_target=3000, target_group=self.target_group
+            "Requests",
+            requests_per_target=deployment.requests_per_task_minute,
+            target_group=self.target_group,
         )
 
     def _migrate_before_the_service_starts(self, deployment: Deployment, network: Network) -> None:
@@ -216,10 +210,10 @@ class FargateService(Construct):
                 # A new revision (a new image, new settings) runs the migrations again.
                 "TaskDefinition": self.task_definition.task_definition_arn,
                 "Container": CONTAINER,
-                "Subnets": network.vpc.select_subnets(
-                    subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS
-                ).subnet_ids,
+                "Subnets": network.compute_subnet_ids,
                 "SecurityGroups": [self.security_group.security_group_id],
             },
         )
+        # The one-off task pulls the image and reads the secrets with the execution role.
+        self.migrate.node.add_dependency(self.task_definition.obtain_execution_role())
         self.service.node.add_dependency(self.migrate)

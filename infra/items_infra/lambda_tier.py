@@ -9,14 +9,13 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from items_infra.config import Deployment
-from items_infra.fargate import PROJECT_ROOT
+from items_infra.config import PROJECT_ROOT, Deployment
 from items_infra.network import Network
 
 # The project's Dockerfile, started by the runtime interface client instead of gunicorn.
 ENTRYPOINT = ["/opt/venv/bin/python", "-m", "awslambdaric"]
 HANDLER = "backend.lambda_handler.handler"
-MIGRATE_HANDLER = "backend.lambda_handler.manage"
+MANAGE_HANDLER = "backend.lambda_handler.manage"
 
 
 class LambdaService(Construct):
@@ -57,24 +56,25 @@ class LambdaService(Construct):
             memory_mib=deployment.lambda_memory_mib,
             reserved_concurrency=deployment.lambda_reserved_concurrency,
         )
-        self.migrate_function = self._function(
-            "MigrateFunction",
+        self.manage_function = self._function(
+            "ManageFunction",
             image,
-            MIGRATE_HANDLER,
+            MANAGE_HANDLER,
             deployment=deployment,
             network=network,
-            environment={**environment, **secret_arns},
+            # A migration may rewrite a table: not under the service's 5 s statement limit.
+            environment={**environment, **secret_arns, "DB_STATEMENT_TIMEOUT_MS": "0"},
             timeout=Duration.minutes(10),
             memory_mib=1024,
-            reserved_concurrency=1,
+            reserved_concurrency=None,
         )
         for secret in secrets.values():
             secret.grant_read(self.function)
-            secret.grant_read(self.migrate_function)
+            secret.grant_read(self.manage_function)
         self.migrate_provider = provider = cr.Provider(
             self,
             "MigrateProvider",
-            on_event_handler=self.migrate_function,
+            on_event_handler=self.manage_function,
             log_group=logs.LogGroup(
                 self,
                 "MigrateProviderLogs",
@@ -104,7 +104,7 @@ class LambdaService(Construct):
         environment: dict[str, str],
         timeout: Duration,
         memory_mib: int,
-        reserved_concurrency: int,
+        reserved_concurrency: int | None,
     ) -> lambda_.DockerImageFunction:
         log_group = logs.LogGroup(
             self,

@@ -171,12 +171,13 @@ class Monitoring(Construct):
         self.add_alarm(
             "FunctionThrottles", throttles, threshold=0, description="Lambda throttled calls"
         )
-        self.add_alarm(
-            "FunctionConcurrency",
-            concurrency,
-            threshold=0.8 * self.deployment.lambda_reserved_concurrency,
-            description="Concurrency above 80 % of the reserved concurrency",
-        )
+        if reserved := self.deployment.lambda_reserved_concurrency:
+            self.add_alarm(
+                "FunctionConcurrency",
+                concurrency,
+                threshold=0.8 * reserved,
+                description="Concurrency above 80 % of the reserved concurrency",
+            )
         self.add_graphs(
             "Lambda",
             {

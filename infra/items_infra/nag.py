@@ -151,7 +151,7 @@ def _suppress_fargate(fargate) -> None:
 
 
 def _suppress_lambda(service) -> None:
-    for function in (service.function, service.migrate_function):
+    for function in (service.function, service.manage_function):
         NagSuppressions.add_resource_suppressions(
             function,
             [

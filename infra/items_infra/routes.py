@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from items_infra.fargate import PROJECT_ROOT
+from items_infra.config import PROJECT_ROOT
 
 SCHEMA = PROJECT_ROOT / "docs" / "openapi.yaml"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")

@@ -4,7 +4,7 @@ The README's configuration table documents each one; copilot/api/manifest.yml se
 same values for the Copilot deploy.
 """
 
-from items_infra.config import Deployment, Tier
+from items_infra.config import Deployment
 from items_infra.data import Cache
 
 
@@ -22,9 +22,9 @@ def service_environment(
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "DJANGO_SECURE_HSTS_SECONDS": "31536000",
         "DJANGO_SECURE_COOKIES": "true",
-        # Fargate: API Gateway adds the caller, then the load balancer adds API
-        # Gateway's address. Lambda: the adapter takes the caller from the event.
-        "API_NUM_PROXIES": "2" if deployment.tier is Tier.FARGATE else "0",
+        # The caller's address: on Fargate from the header API Gateway writes
+        # (API_CLIENT_IP_HEADER, below); on Lambda the handler takes it from the event.
+        "API_NUM_PROXIES": "0",
         "DB_SSLMODE": "require",
         # Lambda holds a connection per sandbox between invocations; Fargate per thread.
         "DB_CONN_MAX_AGE": "60",

@@ -71,7 +71,10 @@ class ItemsApiStack(Stack):
             network=self.network,
             environment={
                 **environment,
+                # The headers API Gateway writes (api.py, backend/gateway_headers.py).
                 "DJANGO_SECURE_PROXY_SSL_HEADER": "X-Items-Forwarded-Proto",
+                "API_CLIENT_IP_HEADER": "X-Items-Client-Ip",
+                "DJANGO_HOST_HEADER": "X-Items-Forwarded-Host",
             },
             secrets=secrets,
         )
@@ -121,7 +124,7 @@ class ItemsApiStack(Stack):
         CfnOutput(
             self,
             "ManageFunction",
-            value=service.migrate_function.function_name,
+            value=service.manage_function.function_name,
             description="Migrations and operator commands (docs/deploy-cdk.md)",
         )
         self.monitoring.watch_lambda(service)

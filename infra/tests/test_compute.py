@@ -76,7 +76,7 @@ def test_the_lambda_function_runs_in_the_vpc_with_reserved_concurrency(lambda_ti
     assert function["ImageConfig"]["Command"] == ["backend.lambda_handler.handler"]
     assert function["VpcConfig"]["SubnetIds"]
     deployment = lambda_tier.stack.deployment
-    assert function["ReservedConcurrentExecutions"] == deployment.lambda_reserved_concurrency
+    assert function.get("ReservedConcurrentExecutions") == deployment.lambda_reserved_concurrency
 
 
 def test_the_lambda_function_gets_secret_arns_never_secret_values(lambda_tier):
@@ -101,30 +101,50 @@ def test_the_migrations_run_before_the_lambda_function_changes(lambda_tier):
     assert migrate in function["DependsOn"]
 
 
-def test_the_service_answers_only_to_this_deployments_names(synthesized):
-    """The API's own domain, and on Fargate the internal load balancer's name: no pattern."""
+def test_the_service_answers_only_to_the_apis_own_name(synthesized):
+    """No pattern, and not the load balancer's name: on Fargate, Host comes from the header
+    API Gateway writes."""
     environment = plain_environment(synthesized)
     [api] = synthesized.resources("AWS::ApiGatewayV2::Api")
-    names = {json.dumps({"Ref": api}): "<api>", json.dumps({"Ref": "AWS::Region"}): "<region>"}
-    for balancer in synthesized.resources("AWS::ElasticLoadBalancingV2::LoadBalancer"):
-        names[json.dumps({"Fn::GetAtt": [balancer, "DNSName"]})] = "<load balancer>"
     separator, parts = environment["DJANGO_ALLOWED_HOSTS"]["Fn::Join"]
-    rendered = separator.join(
-        part if isinstance(part, str) else names[json.dumps(part)] for part in parts
-    )
 
-    expected = ["<api>.execute-api.<region>.amazonaws.com"]
-    if synthesized.stack.deployment.tier == "fargate":
-        expected.append("<load balancer>")
-    assert rendered.split(",") == expected
+    assert (separator, parts) == (
+        "",
+        [{"Ref": api}, ".execute-api.", {"Ref": "AWS::Region"}, ".amazonaws.com"],
+    )
     assert environment["DJANGO_DEBUG"] == "false"
 
 
-def test_the_service_trusts_exactly_the_proxies_in_front_of_it(synthesized):
-    """Fargate: API Gateway adds the caller, the load balancer adds API Gateway. Lambda: the
-    handler takes the caller from the event (backend/lambda_handler.py)."""
-    expected = {"fargate": "2", "lambda": "0"}[synthesized.stack.deployment.tier]
-    assert plain_environment(synthesized)["API_NUM_PROXIES"] == expected
+def test_the_service_takes_the_caller_and_host_only_from_what_the_gateway_writes(fargate):
+    environment = plain_environment(fargate)
+    [integration] = fargate.resources("AWS::ApiGatewayV2::Integration").values()
+    written = integration["Properties"]["RequestParameters"]
+
+    assert written == {
+        "overwrite:header.X-Items-Forwarded-Proto": "https",
+        "overwrite:header.X-Items-Client-Ip": "$context.identity.sourceIp",
+        "overwrite:header.X-Items-Forwarded-Host": "$context.domainName",
+    }
+    assert {
+        name: environment[name]
+        for name in (
+            "DJANGO_SECURE_PROXY_SSL_HEADER",
+            "API_CLIENT_IP_HEADER",
+            "DJANGO_HOST_HEADER",
+            "API_NUM_PROXIES",
+        )
+    } == {
+        "DJANGO_SECURE_PROXY_SSL_HEADER": "X-Items-Forwarded-Proto",
+        "API_CLIENT_IP_HEADER": "X-Items-Client-Ip",
+        "DJANGO_HOST_HEADER": "X-Items-Forwarded-Host",
+        "API_NUM_PROXIES": "0",
+    }
+
+
+def test_on_lambda_the_handler_takes_the_caller_from_the_event(lambda_tier):
+    environment = plain_environment(lambda_tier)
+    assert environment["API_NUM_PROXIES"] == "0"
+    assert "API_CLIENT_IP_HEADER" not in environment
 
 
 def test_the_outputs_name_what_the_guide_uses(synthesized):

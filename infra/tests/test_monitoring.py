@@ -26,8 +26,12 @@ def alarms(synthesized) -> dict[str, dict]:
 
 
 def test_each_tier_has_its_alarms_and_the_common_ones(synthesized):
+    deployment = synthesized.stack.deployment
+    expected = COMMON_ALARMS | TIER_ALARMS[deployment.tier]
+    if deployment.tier == "lambda" and not deployment.lambda_reserved_concurrency:
+        expected -= {"FunctionConcurrency"}  # nothing reserved to measure against
     names = {alarm.node.id for alarm in synthesized.stack.monitoring.alarms}
-    assert names == COMMON_ALARMS | TIER_ALARMS[synthesized.stack.deployment.tier]
+    assert names == expected
     assert len(alarms(synthesized)) == len(names)
 
 

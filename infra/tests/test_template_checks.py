@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from items_infra.fargate import PROJECT_ROOT
+from items_infra.config import PROJECT_ROOT
 
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
 CHECKOV = Path(os.environ.get("CHECKOV", PROJECT_ROOT / ".venv-checkov" / "bin" / "checkov"))

@@ -29,7 +29,12 @@ def on_event(event, context):
         },
         overrides={
             "containerOverrides": [
-                {"name": properties["Container"], "command": ["python", "manage.py", "migrate"]}
+                {
+                    "name": properties["Container"],
+                    "command": ["python", "manage.py", "migrate", "--noinput"],
+                    # A migration may rewrite a table: not under the service's 5 s limit.
+                    "environment": [{"name": "DB_STATEMENT_TIMEOUT_MS", "value": "0"}],
+                }
             ]
         },
         startedBy="cloudformation-migrate",
