@@ -647,6 +647,21 @@ class TestCircuitBreakerCall:
 
         assert breaker.is_open
 
+    def test_a_probe_that_fails_for_another_reason_lets_the_next_caller_probe(self):
+        """An error that is not the store's is not counted, and does not end probing for good."""
+        breaker = CircuitBreaker(threshold=1, cooldown=0.05)
+        breaker.record_failure()
+        threading.Event().wait(0.06)
+
+        def malformed():
+            raise ValueError("a reply this code did not expect")
+
+        with pytest.raises(ValueError):
+            breaker.call(malformed)
+
+        assert breaker.call(lambda: "answered") == "answered"
+        assert not breaker.is_open
+
     def test_while_open_it_raises_without_calling_the_operation(self):
         breaker = CircuitBreaker(threshold=1, cooldown=60)
         breaker.record_failure()

@@ -63,6 +63,11 @@ class CircuitBreaker:
             else:
                 self.record_failure()
             raise CacheUnavailable(str(error)) from error
+        except BaseException:
+            # Not the store's fault, so not counted; but a probe that ends this way must
+            # let the next caller probe, or the breaker would stay open for good.
+            self._end_probe()
+            raise
         if self._failures or self._opened_at is not None:
             self.record_success()
         return result
@@ -85,6 +90,11 @@ class CircuitBreaker:
             self._failures = 0
             self._opened_at = None
             self._probing = False
+
+    def _end_probe(self) -> None:
+        if self._probing:
+            with self._lock:
+                self._probing = False
 
     def record_failure(self) -> None:
         with self._lock:
