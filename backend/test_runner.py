@@ -6,12 +6,27 @@ runner starts (from the environment and .env), and pytest's configuration in pyp
 (pytest-env's test database and Redis, addopts) must decide them, as it does for `pytest`.
 """
 
+import os
 import subprocess  # nosec B404: runs pytest, a fixed command
 import sys
 
 from django.conf import settings
 
 VERBOSITY_FLAGS = {0: ["--quiet"], 1: [], 2: ["--verbose"], 3: ["-vv"]}
+
+# What `manage.py test` sets for its own process when nothing else did (a fresh clone, no
+# .env yet): enough for its settings to load. pytest never sees them; its configuration
+# decides the suite's settings.
+STARTER_ONLY = {
+    "DJANGO_SECRET_KEY": "manage-py-test-starts-pytest-only",
+    "DJANGO_ALLOW_NO_DATABASE": "1",
+}
+
+
+def prepare_the_starter() -> None:
+    """Called by manage.py before the settings load, for `manage.py test` only."""
+    for name, value in STARTER_ONLY.items():
+        os.environ.setdefault(name, value)
 
 
 class PytestTestRunner:
@@ -58,7 +73,10 @@ class PytestTestRunner:
 
     def run_tests(self, test_labels, **kwargs) -> int:
         status = subprocess.call(  # nosec B603: this interpreter, pytest, the caller's labels
-            [sys.executable, "-m", "pytest", *self.pytest_arguments(test_labels)]
+            [sys.executable, "-m", "pytest", *self.pytest_arguments(test_labels)],
+            env={
+                name: value for name, value in os.environ.items() if STARTER_ONLY.get(name) != value
+            },
         )
         if status:
             # pytest's own status (1 failed, 2 interrupted, 5 no tests), not Django's blanket 1.

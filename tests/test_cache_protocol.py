@@ -656,7 +656,7 @@ class TestCircuitBreakerCall:
         def malformed():
             raise ValueError("a reply this code did not expect")
 
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="did not expect"):
             breaker.call(malformed)
 
         assert breaker.call(lambda: "answered") == "answered"

@@ -73,6 +73,16 @@ def summary(result: subprocess.CompletedProcess) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+def test_a_fresh_clone_without_an_env_file_runs_the_suite(tmp_path, tiny):
+    fresh = copy_project(tmp_path / "items-api")
+    assert not (fresh / ".env").exists()
+
+    result = manage_py_test(fresh, str(tiny / "test_passing.py"))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in summary(result)
+
+
 def test_a_passing_file_passes(project, tiny):
     result = manage_py_test(project, str(tiny / "test_passing.py"))
 
