@@ -371,7 +371,8 @@ def test_every_log_aurora_exports_goes_to_a_log_group_of_the_stack_with_a_retent
     """RDS creates a missing /aws/rds/cluster/<id>/<log> group itself, with no retention and
     outside the stack; the group must exist first, under the cluster's fixed name."""
     cluster = aurora["Resources"]["DBCluster"]
-    cluster_id = cluster["Properties"]["DBClusterIdentifier"]["Fn::Sub"]
+    condition, cluster_name, unnamed = cluster["Properties"]["DBClusterIdentifier"]["Fn::If"]
+    cluster_id = cluster_name["Fn::Sub"]
     groups = {
         name: resource["Properties"]
         for name, resource in resources_of_type(aurora, "AWS::Logs::LogGroup").items()
@@ -383,11 +384,39 @@ def test_every_log_aurora_exports_goes_to_a_log_group_of_the_stack_with_a_retent
 
     assert exported == ["postgresql"]
     assert None not in needed, by_path
-    # Created before the cluster, or RDS would have made the group by then.
-    assert needed == [cluster["DependsOn"]]
+    # Created before the cluster, or RDS would have made the group by then: the cluster
+    # refers to it, where it is named.
+    [tag] = cluster["Properties"]["Tags"]
+    assert tag["Value"]["Fn::If"][:2] == [condition, {"Ref": needed[0]}]
+    assert (condition, unnamed) == ("Named", {"Ref": "AWS::NoValue"})
+    assert all(groups_conditions(aurora)[name] == condition for name in needed)
     for name in needed:
         assert groups[name]["RetentionInDays"] == {"Fn::If": ["IsProd", 365, 30]}
         assert groups[name]["KmsKeyId"] == {"Fn::GetAtt": ["DBKey", "Arn"]}
+
+
+def groups_conditions(template) -> dict:
+    return {
+        name: resource.get("Condition")
+        for name, resource in resources_of_type(template, "AWS::Logs::LogGroup").items()
+    }
+
+
+def test_an_environment_created_before_the_cluster_was_named_keeps_its_cluster(aurora):
+    """A name or a zone added to an existing cluster or instance makes CloudFormation replace
+    it with an empty one: NamedCluster=false leaves both out."""
+    resources = aurora["Resources"]
+    unnamed = {"Ref": "AWS::NoValue"}
+
+    assert aurora["Parameters"]["NamedCluster"]["Default"] == "true"
+    assert aurora["Conditions"]["Named"] == {"Fn::Equals": [{"Ref": "NamedCluster"}, "true"]}
+    for resource, field in [
+        ("DBCluster", "DBClusterIdentifier"),
+        ("DBWriterInstance", "AvailabilityZone"),
+        ("DBReaderInstance", "AvailabilityZone"),
+    ]:
+        condition, _, otherwise = resources[resource]["Properties"][field]["Fn::If"]
+        assert (condition, otherwise) == ("Named", unnamed)
 
 
 def test_the_prod_reader_runs_in_the_other_private_subnets_zone_than_the_writer(aurora):
@@ -395,7 +424,7 @@ def test_the_prod_reader_runs_in_the_other_private_subnets_zone_than_the_writer(
     passed = load_template(ADDONS_PARAMETERS_FILE)["Parameters"]
 
     zones = {
-        instance: passed[resources[instance]["Properties"]["AvailabilityZone"]["Ref"]]
+        instance: passed[resources[instance]["Properties"]["AvailabilityZone"]["Fn::If"][1]["Ref"]]
         for instance in ("DBWriterInstance", "DBReaderInstance")
     }
 
