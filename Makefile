@@ -96,7 +96,7 @@ format: install ## Apply ruff's fixes and formatting
 upgrade-check: install ## List the pinned packages that have newer releases
 	$(BIN)/pip list --outdated
 
-clean: ## Remove the virtual environment, caches and the local SQLite database
+clean: ## Remove the virtual environments, caches, infra/cdk.out and the local SQLite database
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles db.sqlite3
 
 # --- Browser tests ----------------------------------------------------------------
@@ -133,8 +133,9 @@ clean-checkov:
 # aws-cdk-lib runs on Node.js through jsii, in its own virtualenv (infra/requirements.txt).
 INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed-$(shell cat infra/requirements.txt | cksum | cut -d' ' -f1)
-# jsii's banner about this Node.js release says nothing about the templates.
-INFRA_ENV := JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1
+# jsii's banner about an old Node.js release (20 is past its end of life) says nothing about
+# the templates; the README says which Node.js to install.
+INFRA_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1
 CDK_STACKS := test-fargate test-lambda prod-fargate prod-lambda
 .PHONY: install-infra synth test-infra schema clean-infra
 
@@ -146,7 +147,7 @@ $(INFRA_STAMP): infra/requirements.txt
 
 install-infra: $(INFRA_STAMP) ## Create .venv-infra with the CDK app's pinned requirements
 
-synth: install-infra ## Synthesize the CDK app's four stacks into infra/cdk.out/ (no AWS account)
+synth: install-infra ## Synthesize the CDK app (both environments, both tiers) into infra/cdk.out/
 	@for stack in $(CDK_STACKS); do \
 		echo "synthesizing $$stack into infra/cdk.out/$$stack"; \
 		environment=$${stack%-*}; tier=$${stack#*-}; \
