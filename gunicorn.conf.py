@@ -46,8 +46,9 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
 # it, in none of 20.
 reuse_port = True
 
-# Worker heartbeats on tmpfs: a container's disk can stall them.
-worker_tmp_dir = "/dev/shm"  # nosec B108: tmpfs, gunicorn's documented choice
+# Worker heartbeats on tmpfs, as gunicorn's documentation advises: a container's disk can
+# stall them.
+worker_tmp_dir = "/dev/shm"  # nosec B108
 
 # gunicorn's own lines in the application's JSON format; the application writes
 # the access line (backend/observability/access.py).

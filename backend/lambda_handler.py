@@ -137,17 +137,20 @@ def request_method(event: dict) -> str:
 
 
 # What a deploy or an operator may run through the function whose handler is `manage`
-# (infra/): management commands by name, never a shell. `migrate` takes no arguments, so
-# nobody can migrate back to `zero` this way.
-MANAGEMENT_COMMANDS = {
-    "migrate": False,
-    "showmigrations": True,
-    "createsuperuser": True,
-    "drf_create_token": True,
-    "invalidate_item_cache": False,
-    "axes_reset": False,
-    "axes_reset_ip": True,
-}
+# (infra/): management commands by name, never a shell. Some take no arguments, so that
+# nobody can, say, migrate back to `zero` this way.
+MANAGEMENT_COMMANDS = frozenset(
+    {
+        "migrate",
+        "showmigrations",
+        "createsuperuser",
+        "drf_create_token",
+        "invalidate_item_cache",
+        "axes_reset",
+        "axes_reset_ip",
+    }
+)
+WITHOUT_ARGUMENTS = frozenset({"migrate", "invalidate_item_cache", "axes_reset"})
 # The only variables an invocation may set: createsuperuser --noinput reads the password here.
 COMMAND_ENVIRONMENT_PREFIX = "DJANGO_SUPERUSER_"
 
@@ -167,7 +170,7 @@ def manage(event: dict, context) -> dict:
     name, *arguments = event["command"]
     if name not in MANAGEMENT_COMMANDS:
         raise ValueError(f"{name!r} is not one of {sorted(MANAGEMENT_COMMANDS)}")
-    if arguments and not MANAGEMENT_COMMANDS[name]:
+    if arguments and name in WITHOUT_ARGUMENTS:
         raise ValueError(f"{name!r} takes no arguments here")
     environment = event.get("environment") or {}
     if refused := [

@@ -54,7 +54,8 @@ if not SECRET_KEY:
             "DJANGO_SECRET_KEY is not set. Set it to a long random value "
             "(production reads it from a secret; `make run` writes a development key to .env)."
         )
-    SECRET_KEY = "django-insecure-development-only"  # nosec B105: DEBUG only
+    # Development only: DEBUG is on.
+    SECRET_KEY = "django-insecure-development-only"  # nosec B105
 
 # AWS Copilot gives a Load Balanced Web Service's tasks their load balancer's DNS name: that
 # exact name is allowed, never a wildcard such as .elb.amazonaws.com, which every load

@@ -7,7 +7,7 @@ runner starts (from the environment and .env), and pytest's configuration in pyp
 """
 
 import os
-import subprocess  # nosec B404: runs pytest, a fixed command
+import subprocess  # nosec B404
 import sys
 
 from django.conf import settings
@@ -15,12 +15,10 @@ from django.conf import settings
 VERBOSITY_FLAGS = {0: ["--quiet"], 1: [], 2: ["--verbose"], 3: ["-vv"]}
 
 # What `manage.py test` sets for its own process when nothing else did (a fresh clone, no
-# .env yet): enough for its settings to load. pytest never sees them; its configuration
-# decides the suite's settings.
-STARTER_ONLY = {
-    "DJANGO_SECRET_KEY": "manage-py-test-starts-pytest-only",
-    "DJANGO_ALLOW_NO_DATABASE": "1",
-}
+# .env yet): enough for its settings to load; the key signs nothing. pytest never sees
+# them: its configuration decides the suite's settings.
+PLACEHOLDER_KEY = "manage-py-test-starts-pytest-only"
+STARTER_ONLY = {"DJANGO_SECRET_KEY": PLACEHOLDER_KEY, "DJANGO_ALLOW_NO_DATABASE": "1"}
 
 
 def prepare_the_starter() -> None:
@@ -72,7 +70,8 @@ class PytestTestRunner:
         return [*arguments, *test_labels]
 
     def run_tests(self, test_labels, **kwargs) -> int:
-        status = subprocess.call(  # nosec B603: this interpreter, pytest, the caller's labels
+        # This interpreter, pytest, and the caller's own labels: nothing from elsewhere.
+        status = subprocess.call(  # nosec B603
             [sys.executable, "-m", "pytest", *self.pytest_arguments(test_labels)],
             env={
                 name: value for name, value in os.environ.items() if STARTER_ONLY.get(name) != value

@@ -316,7 +316,8 @@ class ReadThroughCache:
             count("stale_fill_rejected")
             return False
         ttl = settings.CACHE_TTL if entry.version else settings.CACHE_NEGATIVE_TTL
-        ttl *= random.uniform(0.9, 1.0)  # nosec B311: spreads the expiries of hot keys
+        # Spreads the expiries of hot keys; nothing secret rides on it.
+        ttl *= random.uniform(0.9, 1.0)  # nosec B311
         try:
             filled = self._call(
                 self.store.fill, key, entry, generation, self.schema, _ms(ttl), lease
