@@ -8,10 +8,9 @@ the serializer or the renderer. An absent id is cached briefly as version 0.
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.core.cache import caches
 from rest_framework.renderers import JSONRenderer
 
-from backend.cache import DELETED, Entry, ReadThroughCache
+from backend.cache import DELETED, Entry, ReadThroughCache, store_is_shared
 from items.models import Item
 from items.serializers import ItemSerializer
 
@@ -85,4 +84,4 @@ def all_items_changed() -> int:
 
 def cache_is_shared() -> bool:
     """Whether the item cache is Redis, shared by every process, not this process's memory."""
-    return caches["default"].__class__.__module__.startswith("django_redis")
+    return store_is_shared()

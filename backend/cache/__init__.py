@@ -18,6 +18,7 @@ from backend.cache.engine import (
     default_store,
     drop_cache_connections,
     settle_caches,
+    store_is_shared,
 )
 from backend.cache.entries import DELETED, Entry, Stored
 from backend.cache.local_store import LocalStore
@@ -43,4 +44,5 @@ __all__ = [
     "drop_cache_connections",
     "redis_breaker",
     "settle_caches",
+    "store_is_shared",
 ]

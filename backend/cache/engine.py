@@ -57,11 +57,14 @@ class Read:
     status: str
 
 
+def store_is_shared() -> bool:
+    """Whether the default cache is django-redis: one store for every process."""
+    return caches["default"].__class__.__module__.startswith("django_redis")
+
+
 def default_store():
     """RedisStore when the default cache is django-redis, else a LocalStore."""
-    if caches["default"].__class__.__module__.startswith("django_redis"):
-        return RedisStore()
-    return LocalStore()
+    return RedisStore() if store_is_shared() else LocalStore()
 
 
 _engines: "weakref.WeakSet[ReadThroughCache]" = weakref.WeakSet()
