@@ -60,7 +60,8 @@ class Database(Construct):
             "Cluster",
             cluster_identifier=identifier,
             engine=rds.DatabaseClusterEngine.aurora_postgres(
-                version=rds.AuroraPostgresEngineVersion.VER_17_9
+                # The Copilot addon's version (copilot/environments/addons/aurora.yml).
+                version=rds.AuroraPostgresEngineVersion.of("17.11", "17")
             ),
             writer=rds.ClusterInstance.serverless_v2("writer"),
             readers=readers,

@@ -1,6 +1,10 @@
 """Aurora and ElastiCache: encrypted, TLS only, private, and kept in production."""
 
+import re
+
 import pytest
+
+from items_infra.config import PROJECT_ROOT
 
 
 def only(synthesized, kind: str) -> dict:
@@ -142,3 +146,11 @@ def test_the_data_tier_lives_in_isolated_subnets(synthesized):
     cache_subnets = only(synthesized, "AWS::ElastiCache::SubnetGroup")["Properties"]["SubnetIds"]
     for subnets in (db_subnets, cache_subnets):
         assert {subnet["Ref"] for subnet in subnets} == isolated
+
+
+def test_aurora_runs_the_engine_version_of_the_copilot_addon(synthesized):
+    """One PostgreSQL release for both deploys (the addon's version is checked by cfn-lint)."""
+    addon = (PROJECT_ROOT / "copilot" / "environments" / "addons" / "aurora.yml").read_text()
+    [version] = re.findall(r'EngineVersion: "(\d+\.\d+)"', addon)
+
+    assert only(synthesized, "AWS::RDS::DBCluster")["Properties"]["EngineVersion"] == version
