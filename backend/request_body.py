@@ -3,8 +3,9 @@
 A thread of gunicorn's gthread worker that reads a body blocks until the client sends
 it. A client that stops sending mid-body would hold the thread for as long as it keeps
 the connection open, and a few such clients would hold them all. Here every body read
-happens inside a deadline (`API_BODY_TIMEOUT_SECONDS` from the request's arrival): a
-read still waiting when it passes is cut off, and the request is answered 408.
+happens inside a deadline (`API_BODY_TIMEOUT_SECONDS` from when the application receives
+the request, its headers read): a read still waiting when it passes is cut off, and the
+request is answered 408.
 """
 
 import contextlib
