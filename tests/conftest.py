@@ -84,6 +84,17 @@ def item(db):
     return ItemFactory()
 
 
+@pytest.fixture
+def stored_item(transactional_db):
+    """An item committed to the test database, so a server process sees it."""
+    return ItemFactory()
+
+
+@pytest.fixture
+def stored_token(transactional_db) -> str:
+    return Token.objects.create(user=UserFactory()).key
+
+
 @pytest.fixture(scope="session", autouse=True)
 def collected_static(tmp_path_factory):
     """Static files collected once, as the image build does, into a temporary STATIC_ROOT.

@@ -7,33 +7,23 @@ without a proxy in front must not let a client choose its address with X-Forward
 import uuid
 
 import pytest
-from django.db import connection
 
-from tests.test_container import (
-    PROJECT_ROOT,
-    THROUGH_THE_LOAD_BALANCER,
-    postgres_url,
-    server_environment,
-    start_server,
-)
+from tests.test_container import PROJECT_ROOT, THROUGH_THE_LOAD_BALANCER, serving
 
 
 @pytest.fixture
-def directly_reached_server(transactional_db, production_environment, tmp_path):
+def directly_reached_server(transactional_db, production_environment, tmp_path, monkeypatch):
     """gunicorn with production settings, no API_NUM_PROXIES, and an anonymous rate of 3/min."""
-    static_root = tmp_path / "static"
-    static_root.mkdir()
-    environment = server_environment(
+    monkeypatch.delenv("API_NUM_PROXIES", raising=False)
+    with serving(
+        PROJECT_ROOT,
         production_environment,
-        static_root,
-        DATABASE_URL=postgres_url(connection.settings_dict),
+        tmp_path,
+        static_root=tmp_path,
         API_THROTTLE_ANON_RATE="3/min",
         CACHE_KEY_PREFIX=f"test-client-address-{uuid.uuid4().hex}",
-    )
-    environment.pop("API_NUM_PROXIES", None)
-    server = start_server(PROJECT_ROOT, environment, tmp_path / "stdout.log")
-    yield server
-    server.stop()
+    ) as server:
+        yield server
 
 
 def test_by_default_a_rotating_forwarded_for_header_buys_no_fresh_rate_budget(

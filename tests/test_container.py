@@ -8,6 +8,7 @@ Redis, then speak HTTP to it as the load balancer and clients would. The
 Dockerfile itself is checked by hadolint and for the contract others rely on.
 """
 
+import contextlib
 import fnmatch
 import http.client
 import json
@@ -26,12 +27,11 @@ from urllib.parse import quote
 
 import pytest
 from django.db import connection
-from rest_framework.authtoken.models import Token
 from rest_framework.renderers import JSONRenderer
 
 from items.models import Item
 from items.serializers import ItemSerializer
-from tests.factories import ItemFactory, UserFactory
+from tests.factories import UserFactory
 from tests.ports import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -208,29 +208,29 @@ def server_environment(production_environment: dict, static_root: Path, **overri
     }
 
 
+@contextlib.contextmanager
+def serving(
+    app_root: Path, production_environment: dict, log_dir: Path, static_root=None, **overrides
+):
+    """The image's command with production settings on the test database, stopped after."""
+    environment = server_environment(
+        production_environment,
+        static_root or app_root / "staticfiles",
+        DATABASE_URL=postgres_url(connection.settings_dict),
+        **overrides,
+    )
+    running = start_server(app_root, environment, log_dir / "stdout.log")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 @pytest.fixture(scope="module")
 def server(django_db_setup, production_environment, app_root, tmp_path_factory):
     """The application as the image runs it, on the test database."""
-    environment = server_environment(
-        production_environment,
-        app_root / "staticfiles",
-        DATABASE_URL=postgres_url(connection.settings_dict),
-    )
-    log_path = tmp_path_factory.mktemp("server") / "stdout.log"
-    running = start_server(app_root, environment, log_path)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def stored_item(transactional_db):
-    """An item committed to the test database, so the server process sees it."""
-    return ItemFactory()
-
-
-@pytest.fixture
-def stored_token(transactional_db) -> str:
-    return Token.objects.create(user=UserFactory()).key
+    with serving(app_root, production_environment, tmp_path_factory.mktemp("server")) as running:
+        yield running
 
 
 def as_json(item) -> dict:

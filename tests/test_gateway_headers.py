@@ -8,10 +8,9 @@ the CDK app's Fargate tier sets; requests carry what API Gateway and the load ba
 import uuid
 
 import pytest
-from django.db import connection
 
 from tests.factories import ItemFactory
-from tests.test_container import PROJECT_ROOT, postgres_url, server_environment, start_server
+from tests.test_container import PROJECT_ROOT, serving
 
 API_DOMAIN = "abc123.execute-api.eu-west-1.amazonaws.com"
 BALANCER = "internal-items-123.eu-west-1.elb.amazonaws.com"
@@ -31,13 +30,13 @@ def through_the_gateway(caller: str, **headers) -> dict:
 
 
 @pytest.fixture
-def server_behind_the_gateway(transactional_db, production_environment, tmp_path):
-    static_root = tmp_path / "static"
-    static_root.mkdir()
-    environment = server_environment(
+def server_behind_the_gateway(transactional_db, production_environment, tmp_path, monkeypatch):
+    monkeypatch.delenv("API_NUM_PROXIES", raising=False)
+    with serving(
+        PROJECT_ROOT,
         production_environment,
-        static_root,
-        DATABASE_URL=postgres_url(connection.settings_dict),
+        tmp_path,
+        static_root=tmp_path,
         DJANGO_ALLOWED_HOSTS=API_DOMAIN,
         DJANGO_CSRF_TRUSTED_ORIGINS=f"https://{API_DOMAIN}",
         DJANGO_SECURE_SSL_REDIRECT="false",
@@ -46,11 +45,8 @@ def server_behind_the_gateway(transactional_db, production_environment, tmp_path
         DJANGO_HOST_HEADER="X-Items-Forwarded-Host",
         API_THROTTLE_ANON_RATE="3/min",
         CACHE_KEY_PREFIX=f"test-gateway-{uuid.uuid4().hex}",
-    )
-    environment.pop("API_NUM_PROXIES", None)
-    server = start_server(PROJECT_ROOT, environment, tmp_path / "stdout.log")
-    yield server
-    server.stop()
+    ) as server:
+        yield server
 
 
 def test_the_rate_limit_counts_the_address_the_gateway_saw(server_behind_the_gateway):

@@ -16,18 +16,15 @@ from dataclasses import dataclass
 
 import pytest
 from django.core.signals import request_finished, request_started
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 from rest_framework.authtoken.models import Token
 
 from items.models import Item
-from tests.factories import ItemFactory, UserFactory
 from tests.test_container import (  # noqa: F401 -- app_root: the fixture, for getfixturevalue
     PRIVATE_IP_HOST,
     PUBLIC_HOST,
     app_root,
-    postgres_url,
-    server_environment,
-    start_server,
+    serving,
 )
 
 BODY_TIMEOUT_SECONDS = 2.0
@@ -39,29 +36,15 @@ PROMPTLY = 1.5
 @pytest.fixture(scope="module")
 def server(request, django_db_setup, production_environment, tmp_path_factory):
     """The image's start command with 4 threads and a 2 s body timeout."""
-    environment = server_environment(
+    with serving(
+        request.getfixturevalue("app_root"),
         production_environment,
-        request.getfixturevalue("app_root") / "staticfiles",
-        DATABASE_URL=postgres_url(connection.settings_dict),
+        tmp_path_factory.mktemp("server"),
         GUNICORN_THREADS=str(THREADS),
         API_BODY_TIMEOUT_SECONDS=str(BODY_TIMEOUT_SECONDS),
         LOG_LEVEL="INFO",
-    )
-    log_path = tmp_path_factory.mktemp("server") / "stdout.log"
-    running = start_server(request.getfixturevalue("app_root"), environment, log_path)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def stored_item(transactional_db):
-    """An item committed to the test database, so the server process sees it."""
-    return ItemFactory()
-
-
-@pytest.fixture
-def stored_token(transactional_db) -> str:
-    return Token.objects.create(user=UserFactory()).key
+    ) as running:
+        yield running
 
 
 @dataclass
