@@ -95,9 +95,16 @@ def api_exception_handler(exc, context):
     return response
 
 
+# As DRF's JSONRenderer writes JSON, so a problem reads the same whichever path answered it.
+DRF_JSON = {"separators": (",", ":"), "ensure_ascii": False}
+
+
 def problem_response(status: int, *, code: str, detail: str) -> JsonResponse:
     return JsonResponse(
-        problem(status, code=code, detail=detail), status=status, content_type=PROBLEM_CONTENT_TYPE
+        problem(status, code=code, detail=detail),
+        status=status,
+        content_type=PROBLEM_CONTENT_TYPE,
+        json_dumps_params=DRF_JSON,
     )
 
 

@@ -220,3 +220,17 @@ def test_an_unknown_api_path_is_404_without_a_suggestion(api_client):
 
     body = assert_problem(response, HTTPStatus.NOT_FOUND, "not_found")
     assert body["detail"] == "No API route matches this path."
+
+
+@pytest.mark.django_db
+def test_a_missing_item_reads_the_same_to_the_read_shortcut_and_to_drf(api_client, auth_client):
+    """Anonymous reads skip DRF's request cycle; the problem they get is byte for byte DRF's."""
+    anonymous = api_client.get("/api/items/987654/")
+    with_a_token = auth_client.get("/api/items/987654/")
+
+    def without_request_id(response) -> bytes:
+        return response.content.replace(response.json()["request_id"].encode(), b"")
+
+    assert anonymous.status_code == with_a_token.status_code == HTTPStatus.NOT_FOUND
+    assert without_request_id(anonymous) == without_request_id(with_a_token)
+    assert anonymous["Content-Type"] == with_a_token["Content-Type"]
