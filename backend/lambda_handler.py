@@ -23,8 +23,9 @@ from backend.aws_secrets import load_secrets_given_by_arn
 load_secrets_given_by_arn()
 
 from backend.cache import drop_cache_connections  # noqa: E402
+from backend.health import READINESS_PATH  # noqa: E402
 from backend.observability.access import flush_metrics  # noqa: E402
-from backend.wsgi import application  # noqa: E402
+from backend.wsgi import application, problem_answer  # noqa: E402
 
 # After a pause this long, the sandbox opens its Redis and PostgreSQL connections anew:
 # well below the idle timeouts that drop a connection without a word (a NAT gateway's
@@ -79,6 +80,10 @@ def from_api_gateway(wsgi_application):
             environ["PATH_INFO"] = environ["PATH_INFO"][len(segment) :] or "/"
             if on_the_api_domain(event):
                 environ["SCRIPT_NAME"] = segment
+        if environ["PATH_INFO"] == READINESS_PATH:
+            # Readiness reports the data tier to operators inside the network; every
+            # request here came through the public API.
+            return problem_answer(start_response, 404, "not_found", "Not found.")
         return wsgi_application(environ, start_response)
 
     return application

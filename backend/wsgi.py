@@ -3,6 +3,7 @@
 import json
 import os
 import time
+from http import HTTPStatus
 
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
@@ -71,13 +72,18 @@ class DiscardingUnreadBody:
 
 
 def _length_required(start_response):
-    from backend.errors import PROBLEM_CONTENT_TYPE, problem  # once settings are set up
+    return problem_answer(
+        start_response, 411, "length_required", "Send the body with a Content-Length header."
+    )
 
-    body = json.dumps(
-        problem(411, code="length_required", detail="Send the body with a Content-Length header.")
-    ).encode()
+
+def problem_answer(start_response, status: int, code: str, detail: str) -> list[bytes]:
+    """A problem answered by a WSGI wrapper, before Django sees the request."""
+    from backend.errors import DRF_JSON, PROBLEM_CONTENT_TYPE, problem  # once settings are set up
+
+    body = json.dumps(problem(status, code=code, detail=detail), **DRF_JSON).encode()
     headers = [("Content-Type", PROBLEM_CONTENT_TYPE), ("Content-Length", str(len(body)))]
-    start_response("411 Length Required", headers)
+    start_response(f"{status} {HTTPStatus(status).phrase}", headers)
     return [body]
 
 

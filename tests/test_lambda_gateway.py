@@ -364,3 +364,13 @@ def test_the_body_limit_stays_well_inside_what_lambda_accepts_base64_encoded():
     """A body Django would still parse must reach it: Lambda refuses larger events itself."""
     encoded = 4 * -(-django_settings.API_MAX_BODY_BYTES // 3)
     assert encoded + 16 * 1024 < LAMBDA_PAYLOAD_BYTES
+
+
+@pytest.mark.parametrize("stage", ["$default", "prod"])
+def test_readiness_is_not_answered_through_the_api(stage):
+    """It reports the data tier; every Lambda request comes through the public API."""
+    answer = invoke(http_api_event("GET", "/readyz", stage=stage))
+
+    assert answer["statusCode"] == HTTPStatus.NOT_FOUND
+    assert json.loads(response_body(answer))["code"] == "not_found"
+    assert invoke(http_api_event("GET", "/healthz"))["statusCode"] == HTTPStatus.OK
