@@ -18,6 +18,7 @@ from backend.observability.log_config import METRICS_LOGGER, json_formatter
 from backend.observability.request_id import RequestIdLogFilter
 from items.cache import item_cache
 from tests.factories import ItemFactory, UserFactory
+from tests.ports import free_port
 
 
 def _unreachable(url: str, default_port: int) -> str | None:
@@ -82,6 +83,17 @@ def auth_client(user) -> APIClient:
 @pytest.fixture
 def item(db):
     return ItemFactory()
+
+
+@pytest.fixture
+def own_redis():
+    """A Redis server of the test's own on a spare port, to stop or break: (process, port)."""
+    from tests.test_cache_outage import start_redis, stop_redis
+
+    port = free_port()
+    process = start_redis(port)
+    yield process, port
+    stop_redis(process)
 
 
 @pytest.fixture

@@ -68,14 +68,6 @@ def use_redis(settings, port: int) -> None:
 
 
 @pytest.fixture
-def own_redis():
-    port = free_port()
-    process = start_redis(port)
-    yield process, port
-    stop_redis(process)
-
-
-@pytest.fixture
 def cache_on_own_redis(own_redis, settings):
     process, port = own_redis
     use_redis(settings, port)

@@ -83,7 +83,13 @@ def load_balanced_task_environment(environment: str) -> dict[str, str]:
 
 def production_settings(environment: dict[str, str]) -> dict:
     """Import backend.settings in a fresh process that sees only `environment`."""
-    result = subprocess.run(
+    result = load_settings(environment)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def load_settings(environment: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "-c", PRINT_SETTINGS],
         env={
             "PATH": os.environ["PATH"],
@@ -95,8 +101,6 @@ def production_settings(environment: dict[str, str]) -> dict:
         text=True,
         check=False,
     )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 @pytest.mark.parametrize("environment", ["test", "prod"])
@@ -154,18 +158,7 @@ def test_without_the_database_secret_production_refuses_to_start_naming_the_vari
     environment = task_environment("prod")
     del environment["DB_SECRET"]
 
-    result = subprocess.run(
-        [sys.executable, "-c", PRINT_SETTINGS],
-        env={
-            "PATH": os.environ["PATH"],
-            "DJANGO_SETTINGS_MODULE": "backend.settings",
-            **environment,
-        },
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = load_settings(environment)
 
     assert result.returncode != 0
     assert "ImproperlyConfigured: No database is configured: set DATABASE_URL" in result.stderr

@@ -23,8 +23,7 @@ from backend.cache import cache_stats, redis_breaker
 from items.cache import item_cache
 from tests.factories import ItemFactory
 from tests.lambda_events import API_DOMAIN, http_api_event, load_handler
-from tests.ports import free_port
-from tests.test_cache_outage import start_redis, stop_redis, use_redis
+from tests.test_cache_outage import use_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -108,14 +107,6 @@ class SilentProxy:
 
     def close(self) -> None:
         self.listener.close()
-
-
-@pytest.fixture
-def own_redis():
-    port = free_port()
-    process = start_redis(port)
-    yield process, port
-    stop_redis(process)
 
 
 @pytest.fixture
