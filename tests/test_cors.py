@@ -17,7 +17,11 @@ EXPOSED = {"etag", "location", "x-cache", "x-request-id", "retry-after"}
 
 @pytest.fixture
 def app_origin_allowed():
-    with override_settings(CORS_ALLOWED_ORIGINS=[APP_ORIGIN]):
+    """As CORS_ALLOWED_ORIGINS=https://app.example.com in the environment makes the settings."""
+    from backend.settings import with_cors
+
+    middleware = with_cors(django_settings.MIDDLEWARE)
+    with override_settings(CORS_ALLOWED_ORIGINS=[APP_ORIGIN], MIDDLEWARE=middleware):
         yield
 
 
@@ -34,8 +38,26 @@ def listed(value: str) -> set[str]:
     return {name.strip().lower() for name in value.split(",")}
 
 
+def test_an_allowed_origin_in_the_environment_installs_the_middleware_early():
+    from tests.test_deploy_settings import settings_as_json
+
+    found = settings_as_json(
+        {"DJANGO_DEBUG": "1", "CORS_ALLOWED_ORIGINS": APP_ORIGIN},
+        "MIDDLEWARE",
+        "CORS_ALLOWED_ORIGINS",
+    )
+
+    assert found["CORS_ALLOWED_ORIGINS"] == [APP_ORIGIN]
+    middleware = found["MIDDLEWARE"]
+    assert (
+        middleware.index("corsheaders.middleware.CorsMiddleware")
+        == middleware.index("django.middleware.security.SecurityMiddleware") - 1
+    )
+
+
 def test_no_origin_is_allowed_by_default(api_client, item):
     assert django_settings.CORS_ALLOWED_ORIGINS == []
+    assert "corsheaders.middleware.CorsMiddleware" not in django_settings.MIDDLEWARE
 
     answer = preflight(
         api_client, f"/api/items/{item.pk}/", origin=APP_ORIGIN, method="PUT", headers="if-match"
