@@ -78,7 +78,7 @@ lint: install ## ruff lint and format check, bandit, and no missing migration
 bench: install ## Cached vs uncached reads vs the framework floor (needs wrk); Lambda cold and warm cost
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; \
 		$(APT_INSTALL) wrk >/dev/null; }
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.run
 	$(BIN)/python bench/lambda_cost.py
 
 bench-cpu: install ## CPU per request of a cache hit, layer by layer (after make bench)

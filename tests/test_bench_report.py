@@ -2,7 +2,8 @@
 
 import pytest
 
-from bench.run import median_run, parse_duration_ms, parse_wrk, report
+from bench.harness import median_run, parse_duration_ms, parse_wrk
+from bench.run import report
 
 # What wrk 4.1 printed for bench/reads.lua against a server that answered
 # X-Cache: HIT to most requests and 404 to a few.
