@@ -35,6 +35,8 @@ DATABASE_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
+UNREACHED_RATE = "100000000/min"
+
 SEED_SQL = """
 TRUNCATE items_item RESTART IDENTITY;
 INSERT INTO items_item (name, description, price, quantity, version, created_at, updated_at)
@@ -77,8 +79,10 @@ def service_env(**overrides: str) -> dict:
         # 50,000 requests in round 2, and the restart (about 0.6 s of CPU, cold caches)
         # landed in whichever row ran then, the same rows in every run.
         "GUNICORN_MAX_REQUESTS": "0",
-        # Off unless a scenario turns it on: it costs Redis round trips of its own.
-        "API_THROTTLE_ANON_RATE": "",
+        # Production's throttles, at rates no bench client reaches: every request is
+        # counted, none refused.
+        "API_THROTTLE_ANON_RATE": UNREACHED_RATE,
+        "API_THROTTLE_USER_RATE": UNREACHED_RATE,
         **overrides,
     }
 

@@ -1,8 +1,10 @@
 -- wrk script: GET {BENCH_PATH}{id}/ (default /api/items/{id}/) with ids drawn uniformly
 -- or from a Zipf law, counting the answers that say X-Cache: HIT. Environment: BENCH_PATH,
 -- BENCH_IDS (how many ids, from 1), BENCH_DISTRIBUTION ("uniform" or "zipf"),
--- BENCH_ZIPF_S (the exponent).
+-- BENCH_ZIPF_S (the exponent); BENCH_FIXED_PATH, one path for every request instead
+-- (an id is still drawn, so the script's work per request stays the same).
 local path = os.getenv("BENCH_PATH") or "/api/items/"
+local fixed_path = os.getenv("BENCH_FIXED_PATH")
 local ids = tonumber(os.getenv("BENCH_IDS") or "1000")
 local zipf = os.getenv("BENCH_DISTRIBUTION") == "zipf"
 local exponent = tonumber(os.getenv("BENCH_ZIPF_S") or "1.0")
@@ -39,7 +41,9 @@ function init(args)
 end
 
 function request()
-  return wrk.format("GET", path .. draw() .. "/")
+  local id = draw()
+  if fixed_path then return wrk.format("GET", fixed_path) end
+  return wrk.format("GET", path .. id .. "/")
 end
 
 function response(status, headers, body)
