@@ -104,6 +104,7 @@ def cache_off(send: Callable[[], object]) -> Callable[[], object]:
 
 
 def fixed(send: Callable[[], object]) -> Callable[[], Callable[[], object]]:
+    """A Row.sender for a request that is the same every time."""
     return lambda: send
 
 
@@ -114,6 +115,7 @@ def each_id(make: Callable[[int], Callable[[], object]], ids) -> Callable[[], ob
 
 
 def conditional_read(item_id: int) -> Callable[[], object]:
+    """A GET of the item with If-None-Match: its ETag as read (and cached) just now."""
     _, headers, _ = request("GET", f"/api/items/{item_id}/")()
     return request("GET", f"/api/items/{item_id}/", HTTP_IF_NONE_MATCH=headers["ETag"])
 
