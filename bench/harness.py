@@ -171,11 +171,21 @@ def cpu_seconds(pid: int) -> float:
 def tree_cpu_seconds(pid: int) -> float:
     """CPU of a process and its children, live or exited (gunicorn recycles workers)."""
     total = cpu_seconds(pid)
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+    for child in children(pid):
         # One that exited just now is counted once its parent has waited for it.
         with contextlib.suppress(FileNotFoundError):
-            total += cpu_seconds(int(child))
+            total += cpu_seconds(child)
     return total
+
+
+def children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def resident_mib(pid: int) -> float:
+    """A process's resident memory (VmRSS), in MiB."""
+    found = re.search(r"^VmRSS:\s+(\d+) kB$", Path(f"/proc/{pid}/status").read_text(), re.M)
+    return int(found.group(1)) / 1024
 
 
 def local_pid(pid: int, name: str) -> int | None:
@@ -257,7 +267,8 @@ def wrk(
 
 
 def parse_wrk(out: str) -> dict:
-    """Requests, throughput, p50/p99 (ms), hit ratio and non-2xx count from wrk's output."""
+    """Requests, throughput, p50/p99 (ms), hit ratio, the count of answers wrk calls
+    errors (status 400 and above: "non_2xx") and the count of each status (bench/tally.lua)."""
     hit_ratio = re.search(r"HIT_RATIO ([\d.]+)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
@@ -267,6 +278,10 @@ def parse_wrk(out: str) -> dict:
         "p99": parse_duration_ms(re.search(r"\s99%\s+(\S+)", out).group(1)),
         "hit_ratio": float(hit_ratio.group(1)) if hit_ratio else None,
         "non_2xx": int(errors.group(1)) if errors else 0,
+        "statuses": {
+            int(status): int(count)
+            for status, count in re.findall(r"^STATUS (\d+) (\d+)$", out, re.MULTILINE)
+        },
     }
 
 

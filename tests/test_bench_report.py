@@ -6,7 +6,7 @@ from bench.harness import median_run, parse_duration_ms, parse_wrk
 from bench.run import FLOOR, HOT, OUTERMOST, UNCACHED, UNTHROTTLED, ZIPF, report, summary
 
 # What wrk 4.1 printed for bench/reads.lua against a server that answered
-# X-Cache: HIT to most requests and 404 to a few.
+# X-Cache: HIT to most requests and 404 to a few, with the STATUS lines bench/tally.lua adds.
 WRK_OUTPUT = """\
 Running 1s test @ http://127.0.0.1:18555
   1 threads and 2 connections
@@ -23,6 +23,8 @@ Running 1s test @ http://127.0.0.1:18555
 Requests/sec:     46.32
 Transfer/sec:      6.30KB
 HIT_RATIO 0.9608
+STATUS 200 49
+STATUS 404 2
 """
 
 
@@ -34,16 +36,15 @@ def test_parse_wrk_reads_throughput_latency_errors_and_hits():
         "p99": 1200.0,
         "hit_ratio": 0.9608,
         "non_2xx": 2,
+        "statuses": {200: 49, 404: 2},
     }
 
 
 def test_parse_wrk_without_the_script_lines():
     """The floor has no X-Cache to count, and a clean run prints no error line."""
-    plain = WRK_OUTPUT.replace("  Non-2xx or 3xx responses: 2\n", "").replace(
-        "HIT_RATIO 0.9608\n", ""
-    )
+    plain = WRK_OUTPUT.split("HIT_RATIO")[0].replace("  Non-2xx or 3xx responses: 2\n", "")
     found = parse_wrk(plain)
-    assert (found["hit_ratio"], found["non_2xx"]) == (None, 0)
+    assert (found["hit_ratio"], found["non_2xx"], found["statuses"]) == (None, 0, {})
 
 
 @pytest.mark.parametrize(("text", "ms"), [("750.00us", 0.75), ("6.86ms", 6.86), ("1.20s", 1200)])

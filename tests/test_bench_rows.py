@@ -1,0 +1,84 @@
+"""`python -m bench.rows`: its per-request counts of SQL and Redis round trips, its table."""
+
+import pytest
+from django_redis import get_redis_connection
+
+from bench.request_counts import Counts, counting, per_request, wsgi_request
+from bench.rows import Row, render, statuses
+
+
+@pytest.fixture
+def throttle_off(settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"anon": None, "user": None},
+    }
+
+
+def read(item_id: int):
+    from backend.wsgi import application  # after the session's static files are collected
+
+    return lambda: wsgi_request(application, "GET", f"/api/items/{item_id}/")
+
+
+def test_a_warm_cache_hit_is_one_round_trip_and_no_sql(stored_item, throttle_off):
+    read(stored_item.pk)()  # the miss that fills
+
+    assert per_request(read(stored_item.pk)) == Counts(sql=0, redis=1)
+
+
+def test_the_anonymous_throttle_adds_its_counters_round_trip_to_a_hit(stored_item):
+    read(stored_item.pk)()
+
+    assert per_request(read(stored_item.pk)) == Counts(sql=0, redis=2)
+
+
+def test_a_miss_is_one_query_and_three_round_trips(stored_item, throttle_off):
+    """The read a hit would have answered, the lease taken with a second read, and the
+    fill that releases the lease (docs/caching.md: a miss makes three store calls)."""
+    read(stored_item.pk + 1)()  # another item's miss: every connection is open
+
+    with counting() as counter:
+        status, headers, _ = read(stored_item.pk)()
+
+    assert (status, headers["X-Cache"]) == ("200 OK", "MISS")
+    assert (counter.sql, counter.redis) == (1, 3)
+
+
+def test_a_pipeline_is_one_round_trip(db):
+    redis = get_redis_connection()
+    redis.ping()
+
+    with counting() as counter:
+        pipeline = redis.pipeline(transaction=False)
+        for key in ("a", "b", "c"):
+            pipeline.get(f"bench-rows-test-{key}")
+        pipeline.execute()
+
+    assert counter.redis == 1
+
+
+def test_statuses_shows_the_rows_own_statuses_first_even_at_zero():
+    assert statuses({204: 1200, 500: 3}, shown=(204, 404)) == "204: 1,200, 404: 0, 500: 3"
+
+
+def test_render_puts_timings_statuses_and_counts_in_one_table():
+    rows = [
+        Row("delete", None, None, shown_statuses=(204, 404)),
+        Row("mix", None, None),
+        Row("miss", None, None),
+    ]
+    timed = {"rps": 1234.5, "p50": 1.0, "p99": 9.5, "statuses": {}}
+    results = {
+        "delete": {**timed, "hit_ratio": None, "statuses": {204: 900, 404: 2, 503: 1}},
+        "mix": {**timed, "hit_ratio": 0.725, "statuses": {200: 1000}},
+    }
+    counts = {"delete": Counts(sql=5, redis=2), "mix": None, "miss": Counts(sql=1, redis=3.5)}
+
+    table = render(rows, results, counts, [88.24, 90.0], "test machine")
+
+    assert table.splitlines()[0] == "Machine: test machine"
+    assert "| delete | 1,234 | 1.00 | 9.50 | 204: 900, 404: 2, 503: 1 | 3 | n/a | 5 | 2 |" in table
+    assert "| mix | 1,234 | 1.00 | 9.50 | 200: 1,000 | 0 | 72.5% | n/a | n/a |" in table
+    assert "| miss | — | — | — | — | — | — | 1 | 3.5 |" in table
+    assert table.endswith("(VmRSS, MiB): 88.2, 90.0\n")
