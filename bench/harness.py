@@ -99,7 +99,7 @@ def seed(items: int = ITEMS) -> None:
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
         cwd=ROOT,
-        env=service_env(),
+        env=service_env(LOG_LEVEL="WARNING"),  # not the cache generation's INFO line
         check=True,
     )
     connection = psycopg2.connect(DATABASE_URL)
