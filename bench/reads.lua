@@ -1,8 +1,10 @@
--- wrk script: GET {BENCH_PATH}{id}/ (default /api/items/{id}/) with ids drawn uniformly
--- or from a Zipf law, counting the answers that say X-Cache: HIT. Environment: BENCH_PATH,
--- BENCH_IDS (how many ids, from 1), BENCH_DISTRIBUTION ("uniform" or "zipf"),
--- BENCH_ZIPF_S (the exponent).
+-- wrk script: GET {BENCH_PATH}{id}{BENCH_SUFFIX} (default /api/items/{id}/) with ids drawn
+-- uniformly or from a Zipf law, counting the answers that say X-Cache: HIT. Environment:
+-- BENCH_PATH, BENCH_SUFFIX (what follows the id; "" to draw a query parameter's value, as
+-- in /api/items/?page={id}), BENCH_IDS (how many ids, from 1), BENCH_DISTRIBUTION
+-- ("uniform" or "zipf"), BENCH_ZIPF_S (the exponent).
 local path = os.getenv("BENCH_PATH") or "/api/items/"
+local suffix = os.getenv("BENCH_SUFFIX") or "/"
 local ids = tonumber(os.getenv("BENCH_IDS") or "1000")
 local zipf = os.getenv("BENCH_DISTRIBUTION") == "zipf"
 local exponent = tonumber(os.getenv("BENCH_ZIPF_S") or "1.0")
@@ -39,7 +41,7 @@ function init(args)
 end
 
 function request()
-  return wrk.format("GET", path .. draw() .. "/")
+  return wrk.format("GET", path .. draw() .. suffix)
 end
 
 function response(status, headers, body)
