@@ -82,6 +82,12 @@ bench: install ## Cached vs uncached reads vs the framework floor (needs wrk); L
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.rows
 	$(BIN)/python bench/lambda_cost.py
 
+.PHONY: bench-growth
+bench-growth: install ## Read and list cost at 10k, 100k and 1M rows, and a plot (needs wrk)
+	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; \
+		$(APT_INSTALL) wrk >/dev/null; }
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.growth
+
 bench-cpu: install ## CPU per request of a cache hit, layer by layer (after make bench)
 	$(BIN)/python bench/hit_path_cpu.py
 
