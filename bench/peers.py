@@ -139,69 +139,77 @@ def warm(server: Server, cache: Cache, ids: int) -> None:
         urllib.request.urlopen(f"{server.url}{cache.read_path}{item_id}/", timeout=5).read()
 
 
+SCENARIOS = {
+    "hot": {"BENCH_IDS": str(HOT_IDS), "BENCH_DISTRIBUTION": "uniform"},
+    "zipf": {"BENCH_IDS": str(ITEMS), "BENCH_DISTRIBUTION": "zipf", "BENCH_ZIPF_S": ZIPF_S},
+}
+READS = ROOT / "bench" / "reads.lua"
+
+
 def main() -> None:
     require_wrk()
     seed()
     token = writer_token()
-    reads = ROOT / "bench" / "reads.lua"
-    scenarios = {
-        "hot": {"BENCH_IDS": str(HOT_IDS), "BENCH_DISTRIBUTION": "uniform"},
-        "zipf": {"BENCH_IDS": str(ITEMS), "BENCH_DISTRIBUTION": "zipf", "BENCH_ZIPF_S": ZIPF_S},
-    }
-    meter = CpuMeter()
     with contextlib.ExitStack() as running:  # every server started is stopped
         started = {cache.name: start(cache) for cache in CACHES}
         servers = {}
         for cache in CACHES:
-            server = started[cache.name]
-            if isinstance(server, Server):
+            if isinstance(server := started[cache.name], Server):
                 running.callback(server.stop)
-                servers[cache.name] = server
-        serving = [cache for cache in CACHES if cache.name in servers]
-        for cache in serving:
-            server = servers[cache.name]
-            warm(server, cache, HOT_IDS)
-            for env in scenarios.values():  # warm-up, not reported
-                wrk(server.url, reads, duration="3s", BENCH_PATH=cache.read_path, **env)
-        runs = {(cache.name, scenario): [] for cache in serving for scenario in scenarios}
-        for round_number in range(REPEAT):
-            print(f"round {round_number + 1}/{REPEAT} ...", flush=True)
-            for cache in serving:
-                server = servers[cache.name]
-                for scenario, env in scenarios.items():
-                    runs[cache.name, scenario].append(
-                        measured_wrk(
-                            meter, server, server.url, reads, BENCH_PATH=cache.read_path, **env
-                        )
-                    )
-        ids = list(range(1, STALE_IDS + 1))
-        stale = {cache.name: {"reads": 0, "stale": 0, "writes": 0} for cache in serving}
-        for round_number in range(REPEAT):
-            print(f"stale-read load {round_number + 1}/{REPEAT} ...", flush=True)
-            for cache in serving:
-                items = HttpItems(servers[cache.name].url, cache.read_path, token)
-                history = run_load(
-                    items.read,
-                    items.write,
-                    ids,
-                    readers=STALE_READERS,
-                    writers=STALE_WRITERS,
-                    writes_per_writer=STALE_WRITES,
-                )
-                counts = stale[cache.name]
-                counts["reads"] += history.reads
-                counts["stale"] += len(history.stale)
-                counts["writes"] += STALE_WRITERS * STALE_WRITES
+                servers[cache] = server
+        runs = timed_rounds(servers)
+        stale = stale_read_loads(servers, token)
     results = {
-        cache.name: {scenario: median_run(runs[cache.name, scenario]) for scenario in scenarios}
+        cache.name: {scenario: median_run(runs[cache.name, scenario]) for scenario in SCENARIOS}
         | {"stale": stale[cache.name]}
-        for cache in serving
+        for cache in servers
     }
     unavailable = {name: why for name, why in started.items() if not isinstance(why, Server)}
     lines = report(results, unavailable, runs)
     print("\n".join(lines))
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
+
+
+def timed_rounds(servers: dict[Cache, Server]) -> dict[tuple[str, str], list[dict]]:
+    """Every scenario of every cache, REPEAT rounds interleaved, after a warm-up."""
+    for cache, server in servers.items():
+        warm(server, cache, HOT_IDS)
+        for env in SCENARIOS.values():  # warm-up, not reported
+            wrk(server.url, READS, duration="3s", BENCH_PATH=cache.read_path, **env)
+    meter = CpuMeter()
+    runs = {(cache.name, scenario): [] for cache in servers for scenario in SCENARIOS}
+    for round_number in range(REPEAT):
+        print(f"round {round_number + 1}/{REPEAT} ...", flush=True)
+        for cache, server in servers.items():
+            for scenario, env in SCENARIOS.items():
+                found = measured_wrk(
+                    meter, server, server.url, READS, BENCH_PATH=cache.read_path, **env
+                )
+                runs[cache.name, scenario].append(found)
+    return runs
+
+
+def stale_read_loads(servers: dict[Cache, Server], token: str) -> dict[str, dict]:
+    """Reads, stale reads and writes of each cache's loads, REPEAT rounds interleaved."""
+    ids = list(range(1, STALE_IDS + 1))
+    counts = {cache.name: {"reads": 0, "stale": 0, "writes": 0} for cache in servers}
+    for round_number in range(REPEAT):
+        print(f"stale-read load {round_number + 1}/{REPEAT} ...", flush=True)
+        for cache, server in servers.items():
+            items = HttpItems(server.url, cache.read_path, token)
+            history = run_load(
+                items.read,
+                items.write,
+                ids,
+                readers=STALE_READERS,
+                writers=STALE_WRITERS,
+                writes_per_writer=STALE_WRITES,
+            )
+            counts[cache.name]["reads"] += history.reads
+            counts[cache.name]["stale"] += len(history.stale)
+            counts[cache.name]["writes"] += STALE_WRITERS * STALE_WRITES
+    return counts
 
 
 def _hits(found: dict, cache: Cache) -> str:
