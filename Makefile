@@ -79,6 +79,7 @@ bench: install ## Cached vs uncached reads vs the framework floor (needs wrk); L
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; \
 		$(APT_INSTALL) wrk >/dev/null; }
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.run
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.peers
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.rows
 	$(BIN)/python bench/lambda_cost.py
 
