@@ -57,7 +57,7 @@ LAYERS = {
     "static files (WhiteNoiseMiddleware)": without("whitenoise.middleware.WhiteNoiseMiddleware"),
     "CommonMiddleware": without("django.middleware.common.CommonMiddleware"),
     "CSRF (CsrfViewMiddleware)": without("django.middleware.csrf.CsrfViewMiddleware"),
-    "messages (MessageMiddleware)": without("django.contrib.messages.middleware.MessageMiddleware"),
+    "messages (LazyMessageMiddleware)": without("backend.lazy_messages.LazyMessageMiddleware"),
     "login lockout (AxesMiddleware)": without("axes.middleware.AxesMiddleware"),
     "anonymous throttle": {"API_THROTTLE_ANON_RATE": ""},
     "cache read (read_item: Redis round trip, unpacking)": {"BENCH_READ_GIVEN": "1"},
