@@ -27,7 +27,8 @@ os.environ.update(
     ),
     REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
     CACHE_KEY_PREFIX=f"bench-cpu-{time.time_ns()}",
-    API_THROTTLE_ANON_RATE="",
+    # Off unless a row turns it on (bench/instructions.py): it has a cost of its own.
+    API_THROTTLE_ANON_RATE=os.environ.get("BENCH_THROTTLE_ANON_RATE", ""),
     METRICS_ENABLED="false",
     LOG_LEVEL="WARNING",
 )
@@ -42,6 +43,7 @@ def get(path: str) -> str:
     environ = {
         "REQUEST_METHOD": "GET",
         "PATH_INFO": path,
+        "REMOTE_ADDR": "127.0.0.1",  # the client address a throttle counts by
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "8000",
         "HTTP_HOST": "127.0.0.1",
