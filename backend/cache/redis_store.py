@@ -12,7 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from backend.cache.breaker import NotAnOutage
-from backend.cache.entries import Entry, Stored
+from backend.cache.entries import Counter, Entry, Stored
 
 LUA_SCRIPTS = Path(__file__).resolve().parent / "lua"
 
@@ -65,6 +65,44 @@ class RedisStore:
         redis-py, cost more CPU than the round trip itself (docs/benchmarks.md).
         """
         return self._read_replies(*self._exchange(self._read_request(key, generation_key), 2))
+
+    def read_and_count(
+        self, key: str, generation_key: str, counters: tuple[Counter, ...]
+    ) -> tuple[int, Stored | None, tuple[int, ...]]:
+        """`read`, and each counter incremented, in the same round trip; with their counts.
+
+        A counter is `SET key 0 NX PX ttl` then `INCR key`: an integer, as django-redis's
+        `incr` and `get` of the same key read and write it. The pairs go in one
+        MULTI/EXEC: a counter that expired between its SET and its INCR would
+        otherwise come back from the INCR without a TTL, and stay for good.
+        """
+        request = self._read_request(key, generation_key) + self._count_request(counters)
+        # GET, HMGET, MULTI's OK, a QUEUED per command, and EXEC's list of their replies.
+        generation, fields, *_, counted = self._exchange(request, 4 + 2 * len(counters))
+        counts = tuple(counted[1::2])
+        for count in counts:
+            if not isinstance(count, int):  # EXEC returns a command's error, not raises it
+                raise ResponseError(f"a counter could not be counted: {count}")
+        return *self._read_replies(generation, fields), counts
+
+    @staticmethod
+    def _count_request(counters: tuple[Counter, ...]) -> bytes:
+        request = pack_command(("MULTI",))
+        for counter in counters:
+            request += pack_command(("SET", counter.key, 0, "NX", "PX", counter.ttl_ms))
+            request += pack_command(("INCR", counter.key))
+        return request + pack_command(("EXEC",))
+
+    def shares_keys_with(self, cache) -> bool:
+        """Whether the Django cache `cache` is django-redis on this store's connection pool.
+
+        django-redis keeps one pool per URL, so this is the same server and database.
+        """
+        client = getattr(cache, "client", None)
+        return (
+            client is not None
+            and client.get_client(write=True).connection_pool is self._client.connection_pool
+        )
 
     def take_lease_and_read(
         self, lease_key: str, ttl_ms: int, key: str, generation_key: str
