@@ -35,10 +35,14 @@ class _FixedWindow:
 
     failing_open = False  # shared by every throttle in the process
 
-    @property
+    @functools.cached_property
     def cache(self):
         # Counters of their own, whose keys outlive a release (backend/connections.py).
+        # Looked up once per request: DRF makes the throttles anew for each.
         return caches["throttle"]
+
+    def get_ident(self, request) -> str | None:
+        return client_address(request)
 
     def get_rate(self) -> str | None:
         # Read at each request, not frozen at import as DRF does, so settings overrides apply.
@@ -155,13 +159,24 @@ def _counts_as_fixed_window(throttle_class: type) -> bool:
 
 
 def client_address(request) -> str | None:
-    """The client's address by the throttles' rule, for limits kept outside DRF.
+    """A client's address by DRF's throttles' rule (`BaseThrottle.get_ident`).
 
     The socket's address, or with `API_NUM_PROXIES` = n the n-th X-Forwarded-For
     entry from the right: the one the nearest trusted proxy appended, which the
-    client cannot choose. django-axes counts failed admin logins by it.
+    client cannot choose. The throttles count by it, and django-axes its failed
+    admin logins. Read from META: DRF reads `request.headers`, whose first use
+    copies every header of the request, which cost a throttled hit more than
+    its count in Redis.
     """
-    return throttling.BaseThrottle().get_ident(request)
+    meta = request.META
+    forwarded_for = meta.get("HTTP_X_FORWARDED_FOR")
+    num_proxies = api_settings.NUM_PROXIES
+    if num_proxies is None:  # DRF's rule without a count: the whole header
+        return "".join(forwarded_for.split()) if forwarded_for else meta.get("REMOTE_ADDR")
+    if num_proxies == 0 or forwarded_for is None:
+        return meta.get("REMOTE_ADDR")
+    addresses = forwarded_for.split(",")
+    return addresses[-min(num_proxies, len(addresses))].strip()
 
 
 class AnonRateThrottle(_FixedWindow, throttling.AnonRateThrottle):
