@@ -34,12 +34,13 @@ class _FixedWindow:
     """Throttle mixin: one counter per client and window; fail open without the cache."""
 
     failing_open = False  # shared by every throttle in the process
+    # Counters of their own, whose keys outlive a release (backend/connections.py).
+    cache_alias = "throttle"
 
     @functools.cached_property
     def cache(self):
-        # Counters of their own, whose keys outlive a release (backend/connections.py).
         # Looked up once per request: DRF makes the throttles anew for each.
-        return caches["throttle"]
+        return caches[self.cache_alias]
 
     def get_ident(self, request) -> str | None:
         return client_address(request)
@@ -124,8 +125,8 @@ def read_counters(throttles, request, view, *, counts_in) -> tuple[Counter, ...]
 
     None when a throttle must run its own `allow_request` instead: one that counts
     otherwise than `_FixedWindow` (a class that overrides its counting), or whose
-    cache the read cannot count in (`counts_in(cache)` false: the read cache is off,
-    or the counters are in this process's memory).
+    cache the read cannot count in (`counts_in(cache_alias)` false: the read cache is
+    off, or the counters are in this process's memory).
     """
     counters = []
     for throttle in throttles:
@@ -133,7 +134,7 @@ def read_counters(throttles, request, view, *, counts_in) -> tuple[Counter, ...]
             return None
         counter = throttle.window_counter(request, view)
         if counter is not None:
-            if not counts_in(throttle.cache):
+            if not counts_in(throttle.cache_alias):
                 return None
             counters.append(counter)
     return tuple(counters)

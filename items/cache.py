@@ -65,9 +65,9 @@ def read_item_and_count(
     return _unpack(read.entry), read.status, read.counts
 
 
-def item_reads_can_count(cache) -> bool:
-    """Whether counters kept by the Django cache `cache` can ride on item reads."""
-    return item_cache.counts_in(cache)
+def item_reads_can_count(alias: str) -> bool:
+    """Whether counters kept by the Django cache `alias` can ride on item reads."""
+    return item_cache.counts_in(alias)
 
 
 def item_changed(item_id: int, version: int) -> None:

@@ -469,7 +469,7 @@ def test_a_counter_lives_from_its_first_count_and_keeps_that_expiry(engine):
 def test_redis_counters_are_the_django_caches_integers(settings):
     engine = ReadThroughCache(namespace="counted", store_factory=RedisStore)
     cache, quota = caches["default"], counter(engine)
-    assert engine.counts_in(cache)
+    assert engine.counts_in("default")
 
     engine.get_or_fill(1, loader(1), (quota,))
     cache.incr("counted:quota")  # the key `counter` made, through django-redis
@@ -482,23 +482,24 @@ def test_redis_counters_are_the_django_caches_integers(settings):
 def test_counters_ride_on_reads_only_where_the_django_cache_keeps_its_keys(settings):
     redis_engine = ReadThroughCache(namespace="counted", store_factory=RedisStore)
     local_engine = ReadThroughCache(namespace="counted", store_factory=LocalStore)
-    assert redis_engine.counts_in(caches["throttle"])
-    assert not local_engine.counts_in(caches["throttle"])
+    assert redis_engine.counts_in("throttle")
+    assert not local_engine.counts_in("throttle")
 
     settings.CACHE_ENABLED = False
-    assert not redis_engine.counts_in(caches["throttle"])
+    assert not redis_engine.counts_in("throttle")
 
     settings.CACHE_ENABLED = True
     settings.CACHES = {
         **settings.CACHES,
         "throttle": {**settings.CACHES["throttle"], "LOCATION": "redis://127.0.0.1:1/0"},
     }
-    assert not redis_engine.counts_in(caches["throttle"])
+    assert not redis_engine.counts_in("throttle")
     settings.CACHES = {
         **settings.CACHES,
-        "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "throttle": {**settings.CACHES["throttle"], "BACKEND": "a.Cache"},
     }
-    assert not redis_engine.counts_in(caches["throttle"])
+    assert not redis_engine.counts_in("throttle")
+    assert not redis_engine.counts_in("absent")
 
 
 def test_a_read_that_cannot_reach_the_store_counts_nothing_and_bypasses(engine, settings):

@@ -241,13 +241,13 @@ class ReadThroughCache:
             return generation, None
         return generation, Entry(stored.version, stored.payload)
 
-    def counts_in(self, cache) -> bool:
-        """Whether counters that the Django cache `cache` keeps can ride on this engine's reads.
+    def counts_in(self, alias: str) -> bool:
+        """Whether counters that the Django cache `alias` keeps can ride on this engine's reads.
 
-        True when caching is on and `cache` keeps its keys in this engine's store; a
-        read given counters then counts them where `cache`'s own `incr` would.
+        True when caching is on and that cache keeps its keys in this engine's store;
+        a read given counters then counts them where the cache's own `incr` would.
         """
-        return settings.CACHE_ENABLED and self.store.shares_keys_with(cache)
+        return settings.CACHE_ENABLED and self.store.shares_keys_with(alias)
 
     def get_or_fill(
         self, key_id, load: Callable[[], Entry], counters: tuple[Counter, ...] = ()

@@ -44,7 +44,7 @@ class LocalStore:
                 counts.append(number + 1)
             return self._get(generation_key) or 0, self._get(key), tuple(counts)
 
-    def shares_keys_with(self, cache) -> bool:
+    def shares_keys_with(self, alias: str) -> bool:
         """Never: this store's keys are in this object alone, no Django cache's."""
         return False
 

@@ -7,6 +7,7 @@ import secrets
 import threading
 from pathlib import Path
 
+from django.conf import settings
 from hiredis import pack_command
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
@@ -49,6 +50,7 @@ class RedisStore:
         from django_redis import get_redis_connection
 
         self._client = get_redis_connection(alias)
+        self._config = settings.CACHES[alias]
         self._kept = threading.local()
         self._server_run_id: bytes | None = None
         self._fill = self._client.register_script(FILL_SCRIPT)
@@ -93,15 +95,18 @@ class RedisStore:
             request += pack_command(("INCR", counter.key))
         return request + pack_command(("EXEC",))
 
-    def shares_keys_with(self, cache) -> bool:
-        """Whether the Django cache `cache` is django-redis on this store's connection pool.
+    def shares_keys_with(self, alias: str) -> bool:
+        """Whether the Django cache `alias` is django-redis at this store's location.
 
-        django-redis keeps one pool per URL, so this is the same server and database.
+        django-redis keeps one connection pool per URL, so that is this store's server
+        and database. Judged from the settings, not by asking the cache for its client:
+        a django-redis cache whose client was made pays for closing it after every
+        request.
         """
-        client = getattr(cache, "client", None)
+        config = settings.CACHES.get(alias, {})
         return (
-            client is not None
-            and client.get_client(write=True).connection_pool is self._client.connection_pool
+            config.get("BACKEND") == self._config["BACKEND"]
+            and config.get("LOCATION") == self._config["LOCATION"]
         )
 
     def take_lease_and_read(
