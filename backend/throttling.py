@@ -37,9 +37,8 @@ class _FixedWindow:
     # Counters of their own, whose keys outlive a release (backend/connections.py).
     cache_alias = "throttle"
 
-    @functools.cached_property
+    @property
     def cache(self):
-        # Looked up once per request: DRF makes the throttles anew for each.
         return caches[self.cache_alias]
 
     def get_ident(self, request) -> str | None:

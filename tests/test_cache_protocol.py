@@ -515,6 +515,18 @@ def test_a_read_that_cannot_reach_the_store_counts_nothing_and_bypasses(engine, 
     assert (read.status, read.counts) == (BYPASS, None)
 
 
+def test_a_redis_counter_that_cannot_be_counted_fails_the_read_as_an_outage(settings):
+    engine = ReadThroughCache(namespace="counted", store_factory=RedisStore)
+    quota = counter(engine)
+    engine.store._client.hset(quota.key, "not", "a number")
+    try:
+        read = engine.get_or_fill(1, loader(1), (quota,))
+    finally:
+        engine.store._client.delete(quota.key)
+
+    assert (read.status, read.counts) == (BYPASS, None)
+
+
 def test_redis_entries_carry_the_prefix_schema_and_a_finite_ttl(settings):
     from django_redis import get_redis_connection
 

@@ -27,6 +27,7 @@ FILL_SCRIPT = lua_script("fill")
 INVALIDATE_SCRIPT = lua_script("invalidate")
 RELEASE_LEASE_SCRIPT = lua_script("release_lease")
 RAISE_GENERATION_SCRIPT = lua_script("raise_generation")
+COUNT_SCRIPT = lua_script("count")
 
 
 class ServerChanged(RedisError, NotAnOutage):
@@ -73,27 +74,16 @@ class RedisStore:
     ) -> tuple[int, Stored | None, tuple[int, ...]]:
         """`read`, and each counter incremented, in the same round trip; with their counts.
 
-        A counter is `SET key 0 NX PX ttl` then `INCR key`: an integer, as django-redis's
-        `incr` and `get` of the same key read and write it. The pairs go in one
-        MULTI/EXEC: a counter that expired between its SET and its INCR would
-        otherwise come back from the INCR without a TTL, and stay for good.
+        The counters are counted by `lua/count.lua` (`SET key 0 NX PX ttl`, then `INCR`):
+        an integer, as django-redis's `incr` and `get` of the same key read and write it.
+        The script goes as EVAL with its text, as django-redis's `incr` sends its own:
+        no NOSCRIPT to recover from after a restart or a failover, one reply to read.
         """
-        request = self._read_request(key, generation_key) + self._count_request(counters)
-        # GET, HMGET, MULTI's OK, a QUEUED per command, and EXEC's list of their replies.
-        generation, fields, *_, counted = self._exchange(request, 4 + 2 * len(counters))
-        counts = tuple(counted[1::2])
-        for count in counts:
-            if not isinstance(count, int):  # EXEC returns a command's error, not raises it
-                raise ResponseError(f"a counter could not be counted: {count}")
-        return *self._read_replies(generation, fields), counts
-
-    @staticmethod
-    def _count_request(counters: tuple[Counter, ...]) -> bytes:
-        request = pack_command(("MULTI",))
-        for counter in counters:
-            request += pack_command(("SET", counter.key, 0, "NX", "PX", counter.ttl_ms))
-            request += pack_command(("INCR", counter.key))
-        return request + pack_command(("EXEC",))
+        keys, lifetimes = [c.key for c in counters], [c.ttl_ms for c in counters]
+        counting = pack_command(("EVAL", COUNT_SCRIPT, len(counters), *keys, *lifetimes))
+        request = self._read_request(key, generation_key) + counting
+        generation, fields, counts = self._exchange(request, 3)
+        return *self._read_replies(generation, fields), tuple(counts)
 
     def shares_keys_with(self, alias: str) -> bool:
         """Whether the Django cache `alias` is django-redis at this store's location.
