@@ -43,6 +43,7 @@ def get(path: str) -> str:
     environ = {
         "REQUEST_METHOD": "GET",
         "PATH_INFO": path,
+        "REMOTE_ADDR": "127.0.0.1",  # the client address a throttle counts by
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "8000",
         "HTTP_HOST": "127.0.0.1",

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from rest_framework.renderers import JSONRenderer
 
-from backend.cache import DELETED, Entry, ReadThroughCache, store_is_shared
+from backend.cache import DELETED, Counter, Entry, ReadThroughCache, store_is_shared
 from items.models import Item
 from items.serializers import ItemSerializer
 
@@ -51,6 +51,23 @@ def read_item(item_id: int) -> tuple[CachedItem | None, str]:
     """The item as stored (None when there is no such item) and the cache status."""
     read = item_cache.get_or_fill(item_id, lambda: _load(item_id))
     return _unpack(read.entry), read.status
+
+
+def read_item_and_count(
+    item_id: int, counters: tuple[Counter, ...]
+) -> tuple[CachedItem | None, str, tuple[int, ...] | None]:
+    """`read_item`, with `counters` counted in its first round trip: also their counts.
+
+    The counts are None when the cache could not be reached, which counted nothing.
+    Raises LimitExceeded, before loading anything, when a count is past its limit.
+    """
+    read = item_cache.get_or_fill(item_id, lambda: _load(item_id), counters)
+    return _unpack(read.entry), read.status, read.counts
+
+
+def item_reads_can_count(alias: str) -> bool:
+    """Whether counters kept by the Django cache `alias` can ride on item reads."""
+    return item_cache.counts_in(alias)
 
 
 def item_changed(item_id: int, version: int) -> None:

@@ -15,9 +15,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from backend.cache import LimitExceeded
 from backend.errors import database_unavailable, problem_response
+from backend.throttling import counted_by_read, read_counters
 from items import conditional
-from items.cache import CachedItem, read_item
+from items.cache import CachedItem, item_reads_can_count, read_item, read_item_and_count
 from items.filters import ItemFilter, ItemSearchFilter, StableOrderingFilter
 from items.models import Item
 from items.serializers import ItemReplaceSerializer, ItemSerializer
@@ -154,9 +156,10 @@ class ItemViewSet(viewsets.ModelViewSet):
         try:
             if not all(p.has_permission(self.request, self) for p in self.get_permissions()):
                 return None
-            if not all(t.allow_request(self.request, self) for t in self.get_throttles()):
+            read = self._throttled_read(item_id)
+            if read is None:
                 return None  # DRF checks again and answers 429 (a denied request counts twice)
-            cached, cache_status = read_item(item_id)
+            cached, cache_status = read
         except OperationalError as error:  # PostgreSQL away: a miss, or a check that asked it
             return _with_headers(database_unavailable(error), self._drf_headers())
         headers = {**self._drf_headers(), "X-Cache": cache_status}
@@ -164,6 +167,28 @@ class ItemViewSet(viewsets.ModelViewSet):
             not_found = problem_response(404, code="not_found", detail=str(NotFound.default_detail))
             return _with_headers(not_found, headers)
         return self._cached_response(request, item_id, cached, headers=headers)
+
+    def _throttled_read(self, item_id: int) -> tuple[CachedItem | None, str] | None:
+        """`read_item` after the throttles' checks; None when a throttle refuses.
+
+        The throttles' counters travel in the cache read's own round trip when they
+        can (`read_counters`); a read that could not reach the cache counted nothing,
+        and the throttles fail open. Otherwise each throttle counts on its own first.
+        """
+        throttles = self.get_throttles()
+        counters = read_counters(throttles, self.request, self, counts_in=item_reads_can_count)
+        if counters is None:
+            if not all(t.allow_request(self.request, self) for t in throttles):
+                return None
+            return read_item(item_id)
+        if not counters:  # no throttle limits this request
+            return read_item(item_id)
+        try:
+            cached, cache_status, counts = read_item_and_count(item_id, counters)
+        except LimitExceeded:
+            return None
+        counted_by_read(counts is not None)
+        return cached, cache_status
 
     def _drf_headers(self) -> dict:
         """The headers DRF's path would add to the shortcut's response.

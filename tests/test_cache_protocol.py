@@ -14,7 +14,9 @@ from backend.cache import (
     MISS,
     CacheUnavailable,
     CircuitBreaker,
+    Counter,
     Entry,
+    LimitExceeded,
     LocalStore,
     ReadThroughCache,
     RedisStore,
@@ -424,6 +426,105 @@ def test_disabling_the_cache_bypasses_it(engine, settings):
     assert engine.get_or_fill(1, load).status == BYPASS
     assert engine.get_or_fill(1, load).status == BYPASS
     assert load.calls == [1, 1]
+
+
+def counter(engine: ReadThroughCache, name: str = "quota", ttl_ms: int = 60_000, limit: int = 10):
+    return Counter(caches["default"].make_key(f"{engine.namespace}:{name}"), ttl_ms, limit)
+
+
+def test_a_reads_counters_are_counted_in_its_first_round_trip_only(engine):
+    store = RecordingStore(engine.store)
+    reader, counters = beside(engine, store), (counter(engine, "a"), counter(engine, "b"))
+
+    miss = reader.get_or_fill(1, loader(1), counters)
+    hit = reader.get_or_fill(1, loader(1), counters[:1])
+
+    assert (miss.status, miss.counts, hit.status, hit.counts) == (MISS, (1, 1), HIT, (2,))
+    assert store.calls == ["read_and_count", "take_lease_and_read", "fill", "read_and_count"]
+    assert reader.get_or_fill(1, loader(1)).counts is None
+
+
+def test_a_count_past_its_limit_refuses_the_read_before_any_load(engine):
+    quota, load = counter(engine, limit=2), loader(1)
+    assert [engine.get_or_fill(1, load, (quota,)).counts for _ in range(2)] == [(1,), (2,)]
+
+    with pytest.raises(LimitExceeded) as refused:
+        engine.get_or_fill(2, load, (quota,))  # a miss: it would load
+
+    assert refused.value.counts == (3,)
+    assert load.calls == [1]  # the first read's miss only
+
+
+def test_a_counter_lives_from_its_first_count_and_keeps_that_expiry(engine):
+    quota = counter(engine, ttl_ms=1000)
+    engine.get_or_fill(1, loader(1), (quota,))
+    time.sleep(0.5)
+    assert engine.get_or_fill(1, loader(1), (quota,)).counts == (2,)  # not a new lifetime
+
+    time.sleep(0.6)
+
+    assert engine.get_or_fill(1, loader(1), (quota,)).counts == (1,)
+
+
+def test_redis_counters_are_the_django_caches_integers(settings):
+    engine = ReadThroughCache(namespace="counted", store_factory=RedisStore)
+    cache, quota = caches["default"], counter(engine)
+    assert engine.counts_in("default")
+
+    engine.get_or_fill(1, loader(1), (quota,))
+    cache.incr("counted:quota")  # the key `counter` made, through django-redis
+
+    assert cache.get("counted:quota") == 2
+    assert engine.get_or_fill(1, loader(1), (quota,)).counts == (3,)
+    assert 0 < engine.store._client.pttl(quota.key) <= 60_000
+
+
+def test_counters_ride_on_reads_only_where_the_django_cache_keeps_its_keys(settings):
+    redis_engine = ReadThroughCache(namespace="counted", store_factory=RedisStore)
+    local_engine = ReadThroughCache(namespace="counted", store_factory=LocalStore)
+    assert redis_engine.counts_in("throttle")
+    assert not local_engine.counts_in("throttle")
+
+    settings.CACHE_ENABLED = False
+    assert not redis_engine.counts_in("throttle")
+
+    settings.CACHE_ENABLED = True
+    settings.CACHES = {
+        **settings.CACHES,
+        "throttle": {**settings.CACHES["throttle"], "LOCATION": "redis://127.0.0.1:1/0"},
+    }
+    assert not redis_engine.counts_in("throttle")
+    settings.CACHES = {
+        **settings.CACHES,
+        "throttle": {**settings.CACHES["throttle"], "BACKEND": "a.Cache"},
+    }
+    assert not redis_engine.counts_in("throttle")
+    assert not redis_engine.counts_in("absent")
+
+
+def test_a_read_that_cannot_reach_the_store_counts_nothing_and_bypasses(engine, settings):
+    settings.CACHE_BREAKER_THRESHOLD = 1
+    engine.reset()
+
+    class Unreachable(RecordingStore):
+        def read_and_count(self, *args):
+            raise RedisConnectionError("gone")
+
+    read = beside(engine, Unreachable(engine.store)).get_or_fill(1, loader(1), (counter(engine),))
+
+    assert (read.status, read.counts) == (BYPASS, None)
+
+
+def test_a_redis_counter_that_cannot_be_counted_fails_the_read_as_an_outage(settings):
+    engine = ReadThroughCache(namespace="counted", store_factory=RedisStore)
+    quota = counter(engine)
+    engine.store._client.hset(quota.key, "not", "a number")
+    try:
+        read = engine.get_or_fill(1, loader(1), (quota,))
+    finally:
+        engine.store._client.delete(quota.key)
+
+    assert (read.status, read.counts) == (BYPASS, None)
 
 
 def test_redis_entries_carry_the_prefix_schema_and_a_finite_ttl(settings):

@@ -199,3 +199,22 @@ def test_a_malformed_rate_stops_the_process_at_start():
 
     assert result.returncode != 0
     assert "API_THROTTLE_ANON_RATE='lots' is not a rate such as 100/min" in result.stderr
+
+
+@pytest.mark.parametrize("num_proxies", [None, 0, 1, 2, 5])
+@pytest.mark.parametrize(
+    "forwarded_for",
+    [None, "", "198.51.100.1", "203.0.113.9, 198.51.100.1", " 192.0.2.1 ,203.0.113.9,  10.0.0.1"],
+)
+def test_the_client_address_follows_drfs_rule(settings, num_proxies, forwarded_for):
+    from django.test import RequestFactory
+    from rest_framework.throttling import BaseThrottle
+
+    from backend.throttling import client_address
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": num_proxies}
+    headers = {} if forwarded_for is None else {"HTTP_X_FORWARDED_FOR": forwarded_for}
+    request = RequestFactory().get("/", REMOTE_ADDR="192.0.2.200", **headers)
+
+    assert client_address(request) == BaseThrottle().get_ident(request)
+    assert AnonRateThrottle().get_ident(request) == BaseThrottle().get_ident(request)

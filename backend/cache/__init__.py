@@ -13,6 +13,7 @@ from backend.cache.engine import (
     BYPASS,
     HIT,
     MISS,
+    LimitExceeded,
     Read,
     ReadThroughCache,
     default_store,
@@ -20,7 +21,7 @@ from backend.cache.engine import (
     settle_caches,
     store_is_shared,
 )
-from backend.cache.entries import DELETED, Entry, Stored
+from backend.cache.entries import DELETED, Counter, Entry, Stored
 from backend.cache.local_store import LocalStore
 from backend.cache.redis_store import RedisStore, ServerChanged
 from backend.cache.stats import cache_stats
@@ -32,7 +33,9 @@ __all__ = [
     "MISS",
     "CacheUnavailable",
     "CircuitBreaker",
+    "Counter",
     "Entry",
+    "LimitExceeded",
     "LocalStore",
     "Read",
     "ReadThroughCache",

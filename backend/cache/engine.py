@@ -15,6 +15,9 @@ payload's format) it was rendered in.
   entries, yet each one's invalidations reach the key the other fills.
 - Concurrent misses on one key take a lease: one loads, the others wait briefly
   for its fill and fall back to loading themselves if it does not come.
+- A read can carry counters (a rate limit's, say) that the store increments in
+  the read's own round trip; a count past its limit refuses the read before it
+  loads anything.
 - Redis failures open a per-process circuit breaker: reads and writes go to the
   database without paying the socket timeout each time. A process that saw
   Redis fail moves the namespace's generation forward when Redis answers again,
@@ -38,7 +41,7 @@ from django.conf import settings
 from django.core.cache import caches
 
 from backend.cache.breaker import STORE_ERRORS, CacheUnavailable, CircuitBreaker, redis_breaker
-from backend.cache.entries import Entry, Stored
+from backend.cache.entries import Counter, Entry, Stored
 from backend.cache.local_store import LocalStore
 from backend.cache.redis_store import RedisStore, ServerChanged
 from backend.cache.stats import count
@@ -51,10 +54,23 @@ INVALIDATION_BATCH = 1000
 
 @dataclass(frozen=True)
 class Read:
-    """What a read found: the entry (from the cache or the loader) and how."""
+    """What a read found: the entry (from the cache or the loader) and how.
+
+    `counts` are the read's counters' counts, in their order; None when it had none
+    or the store was not reached, which counted nothing.
+    """
 
     entry: Entry
     status: str
+    counts: tuple[int, ...] | None = None
+
+
+class LimitExceeded(Exception):
+    """A counter of the read passed its limit: the read stopped before loading anything."""
+
+    def __init__(self, counts: tuple[int, ...]):
+        super().__init__(f"a counter passed its limit: {counts}")
+        self.counts = counts
 
 
 def store_is_shared() -> bool:
@@ -225,36 +241,66 @@ class ReadThroughCache:
             return generation, None
         return generation, Entry(stored.version, stored.payload)
 
-    def get_or_fill(self, key_id, load: Callable[[], Entry]) -> Read:
+    def counts_in(self, alias: str) -> bool:
+        """Whether counters that the Django cache `alias` keeps can ride on this engine's reads.
+
+        True when caching is on and that cache keeps its keys in this engine's store;
+        a read given counters then counts them where the cache's own `incr` would.
+        """
+        return settings.CACHE_ENABLED and self.store.shares_keys_with(alias)
+
+    def get_or_fill(
+        self, key_id, load: Callable[[], Entry], counters: tuple[Counter, ...] = ()
+    ) -> Read:
         """Return the cached entry for `key_id`, or load it and fill the cache.
 
         `load` returns the row's current `Entry` (version 0 when there is no row).
+        `counters` are incremented in the first lookup's round trip, and only there:
+        a miss's later round trips do not count again. Raises LimitExceeded, before
+        any load, when a count is above its counter's limit.
         """
-        read = self._get_or_fill(key_id, load)
+        read = self._get_or_fill(key_id, load, counters)
         count(read.status.lower())
         return read
 
-    def _get_or_fill(self, key_id, load: Callable[[], Entry]) -> Read:
+    def _get_or_fill(self, key_id, load: Callable[[], Entry], counters) -> Read:
         if not settings.CACHE_ENABLED:
             return Read(load(), BYPASS)
         key = self._key("entry", key_id)
         try:
-            _, entry = self._lookup(key)
+            if counters:
+                *found, counts = self._call(
+                    self.store.read_and_count, key, self._generation_key, counters
+                )
+                for number, counter in zip(counts, counters, strict=True):
+                    if number > counter.limit:
+                        raise LimitExceeded(counts)
+            else:
+                found, counts = self._call(self.store.read, key, self._generation_key), None
         except CacheUnavailable:
             return Read(load(), BYPASS)
+        try:
+            _, entry = self._usable(*found)
+        except CacheUnavailable:
+            return Read(load(), BYPASS, counts)
         if entry is not None:
-            return Read(entry, HIT)
+            return Read(entry, HIT, counts)
+        entry, status = self._miss(key_id, key, load)
+        return Read(entry, status, counts)
+
+    def _miss(self, key_id, key: str, load: Callable[[], Entry]) -> tuple[Entry, str]:
+        """After a lookup that found nothing usable: wait for another reader's fill, or fill."""
         lease = self._lease_key(key_id)
         try:
             token, generation, entry = self._take_lease_and_look_again(key, lease)
         except CacheUnavailable:
-            return Read(load(), BYPASS)
+            return load(), BYPASS
         if entry is None and token is None:
             entry = self._wait_for_fill(key, lease)
         if entry is not None:
             if token is not None:
                 self._quietly(self.store.release_lease, lease, token)
-            return Read(entry, HIT)
+            return entry, HIT
         started = time.monotonic()
         released = False
         try:
@@ -265,7 +311,7 @@ class ReadThroughCache:
         finally:  # a failed load (the database away) holds nobody up
             if token is not None and not released:
                 self._quietly(self.store.release_lease, lease, token)
-        return Read(entry, MISS)
+        return entry, MISS
 
     def _take_lease_and_look_again(
         self, key: str, lease: str

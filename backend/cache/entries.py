@@ -23,3 +23,17 @@ class Stored:
     tombstone: bool
     payload: bytes
     schema: int = -1  # none: a tombstone
+
+
+@dataclass(frozen=True)
+class Counter:
+    """A counter a read increments in its own round trip.
+
+    `key` is the store's full key; a counter the read creates lives `ttl_ms`, and one
+    already there keeps its expiry. A count above `limit` refuses the read before it
+    loads anything (`LimitExceeded`).
+    """
+
+    key: str
+    ttl_ms: int
+    limit: int

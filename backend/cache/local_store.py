@@ -4,7 +4,7 @@ import secrets
 import threading
 import time
 
-from backend.cache.entries import Entry, Stored
+from backend.cache.entries import Counter, Entry, Stored
 
 
 class LocalStore:
@@ -30,6 +30,23 @@ class LocalStore:
     def read(self, key: str, generation_key: str) -> tuple[int, Stored | None]:
         with self._lock:
             return self._get(generation_key) or 0, self._get(key)
+
+    def read_and_count(
+        self, key: str, generation_key: str, counters: tuple[Counter, ...]
+    ) -> tuple[int, Stored | None, tuple[int, ...]]:
+        with self._lock:
+            now, counts = time.monotonic(), []
+            for counter in counters:
+                expires, number = self._data.get(counter.key, (0.0, 0))
+                if expires < now:  # absent or expired: a new counter with its own lifetime
+                    expires, number = now + counter.ttl_ms / 1000, 0
+                self._data[counter.key] = (expires, number + 1)
+                counts.append(number + 1)
+            return self._get(generation_key) or 0, self._get(key), tuple(counts)
+
+    def shares_keys_with(self, alias: str) -> bool:
+        """Never: this store's keys are in this object alone, no Django cache's."""
+        return False
 
     def take_lease_and_read(
         self, lease_key: str, ttl_ms: int, key: str, generation_key: str

@@ -7,12 +7,13 @@ import secrets
 import threading
 from pathlib import Path
 
+from django.conf import settings
 from hiredis import pack_command
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from backend.cache.breaker import NotAnOutage
-from backend.cache.entries import Entry, Stored
+from backend.cache.entries import Counter, Entry, Stored
 
 LUA_SCRIPTS = Path(__file__).resolve().parent / "lua"
 
@@ -26,6 +27,7 @@ FILL_SCRIPT = lua_script("fill")
 INVALIDATE_SCRIPT = lua_script("invalidate")
 RELEASE_LEASE_SCRIPT = lua_script("release_lease")
 RAISE_GENERATION_SCRIPT = lua_script("raise_generation")
+COUNT_SCRIPT = lua_script("count")
 
 
 class ServerChanged(RedisError, NotAnOutage):
@@ -49,6 +51,7 @@ class RedisStore:
         from django_redis import get_redis_connection
 
         self._client = get_redis_connection(alias)
+        self._config = settings.CACHES[alias]
         self._kept = threading.local()
         self._server_run_id: bytes | None = None
         self._fill = self._client.register_script(FILL_SCRIPT)
@@ -65,6 +68,36 @@ class RedisStore:
         redis-py, cost more CPU than the round trip itself (docs/benchmarks.md).
         """
         return self._read_replies(*self._exchange(self._read_request(key, generation_key), 2))
+
+    def read_and_count(
+        self, key: str, generation_key: str, counters: tuple[Counter, ...]
+    ) -> tuple[int, Stored | None, tuple[int, ...]]:
+        """`read`, and each counter incremented, in the same round trip; with their counts.
+
+        The counters are counted by `lua/count.lua` (`SET key 0 NX PX ttl`, then `INCR`):
+        an integer, as django-redis's `incr` and `get` of the same key read and write it.
+        The script goes as EVAL with its text, as django-redis's `incr` sends its own:
+        no NOSCRIPT to recover from after a restart or a failover, one reply to read.
+        """
+        keys, lifetimes = [c.key for c in counters], [c.ttl_ms for c in counters]
+        counting = pack_command(("EVAL", COUNT_SCRIPT, len(counters), *keys, *lifetimes))
+        request = self._read_request(key, generation_key) + counting
+        generation, fields, counts = self._exchange(request, 3)
+        return *self._read_replies(generation, fields), tuple(counts)
+
+    def shares_keys_with(self, alias: str) -> bool:
+        """Whether the Django cache `alias` is django-redis at this store's location.
+
+        django-redis keeps one connection pool per URL, so that is this store's server
+        and database. Judged from the settings, not by asking the cache for its client:
+        a django-redis cache whose client was made pays for closing it after every
+        request.
+        """
+        config = settings.CACHES.get(alias, {})
+        return (
+            config.get("BACKEND") == self._config["BACKEND"]
+            and config.get("LOCATION") == self._config["LOCATION"]
+        )
 
     def take_lease_and_read(
         self, lease_key: str, ttl_ms: int, key: str, generation_key: str
