@@ -142,6 +142,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # REDIS_URL (or REDIS_HOST and friends) selects django-redis; unset, an
 # in-process cache, so `make run` needs no server.
 CACHES = caches_config(env)
+# django-redis looks this up at the end of every request, for each cache in use; set, the
+# lookup finds it instead of failing. False: connections are kept between requests.
+DJANGO_REDIS_CLOSE_CONNECTION = False
 
 # The read cache's protocol (backend/cache/); seconds unless named otherwise.
 CACHE_ENABLED = env.bool("CACHE_ENABLED", default=True)
