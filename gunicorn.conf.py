@@ -41,10 +41,11 @@ max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 5000)
 # Trust X-Forwarded-* from any peer: only the load balancer can reach the task
 # (its security group), and the load balancer's addresses change.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
-# SO_REUSEPORT on the listening socket. Without it, make bench saw one worker
-# holding most keep-alive connections in 3 runs of 10 (throughput halved); with
-# it, in none of 20.
-reuse_port = True
+# One listening socket, opened by the master and shared by the workers. With
+# SO_REUSEPORT each worker opens its own, and a worker that exits (killed, or
+# recycled after max_requests) resets the connections queued on it; with one
+# worker, the port refuses connections until its replacement listens (make drills).
+reuse_port = False
 
 # Worker heartbeats on tmpfs, as gunicorn's documentation advises: a container's disk can
 # stall them.

@@ -366,13 +366,17 @@ def test_an_invalidation_lost_while_the_generation_advances_is_repaired_too(two_
     assert (read.status, read.entry.version) == (MISS, 3)
 
 
-def test_a_process_exiting_with_its_breaker_open_still_repairs(two_processes, settings):
+def test_a_process_exiting_with_its_breaker_open_still_repairs(
+    two_processes, settings, monkeypatch
+):
     writer, reader, store = two_processes
     reader.get_or_fill(1, loader(1))
     store.failing = True
+    monkeypatch.setattr(store, "advance_generation", store.invalidate)  # all of it away
     for _ in range(settings.CACHE_BREAKER_THRESHOLD):
-        writer.invalidate(1, 2)  # lost, and the breaker opens
+        writer.invalidate(1, 2)  # lost, the repair fails, and the breaker opens
     store.failing = False
+    monkeypatch.undo()
     assert writer.breaker.is_open
 
     settle_caches()  # the worker exits within the cool-down, Redis back
@@ -815,3 +819,37 @@ class TestCircuitBreakerCall:
 
         assert not breaker.is_open
         assert breaker.allow()
+
+
+def test_an_invalidation_is_sent_while_the_breaker_is_open_and_its_success_closes_it(
+    two_processes, settings
+):
+    """After a failover other processes serve from the new server at once; a writer whose
+    breaker opened on the way must not leave them its writes' old versions until its
+    cool-down ends (make drills: Redis failover)."""
+    writer, reader, _ = two_processes
+    settings.CACHE_BREAKER_COOLDOWN = 600
+    reader.get_or_fill(1, loader(1))
+    for _ in range(settings.CACHE_BREAKER_THRESHOLD):
+        writer.breaker.record_failure()  # the server refused connections for a moment
+    assert writer.breaker.is_open
+
+    writer.invalidate(1, 2)  # within the cool-down
+
+    assert not writer.breaker.is_open
+    redis_breaker.cache_clear()  # the reader is another process, with a breaker of its own
+    read = reader.get_or_fill(1, loader(2))
+    assert (read.status, read.entry.version) == (MISS, 2)
+
+
+def test_a_write_in_a_changed_servers_first_answer_is_repaired_by_the_same_write(settings):
+    writer = ReadThroughCache(namespace="protocol-changed", store_factory=RedisStore)
+    reader = ReadThroughCache(namespace="protocol-changed", store_factory=RedisStore)
+    reader.get_or_fill(1, loader(1))
+    writer.get_or_fill(2, loader(1))  # the writer has met the server
+    writer.store._server_run_id = b"a-server-before-a-failover"
+
+    writer.invalidate(1, 2)  # the first call meets the new server: this invalidation is lost
+
+    read = reader.get_or_fill(1, loader(2))  # ... but the generation moved on in the same write
+    assert (read.status, read.entry.version) == (MISS, 2)

@@ -44,16 +44,19 @@ class CircuitBreaker:
     def is_open(self) -> bool:
         return self._opened_at is not None
 
-    def call(self, operation: Callable, *args, errors: tuple = STORE_ERRORS):
+    def call(
+        self, operation: Callable, *args, errors: tuple = STORE_ERRORS, even_if_open=False
+    ):
         """Return `operation(*args)`, recording its success or failure.
 
         Raises CacheUnavailable without calling `operation` while the breaker is
-        open, and from the error when `operation` raises one of `errors` (counted
-        as a failure, or as a success if it is a NotAnOutage). Other errors pass
-        through uncounted.
+        open (unless `even_if_open`: a call too important to skip, whose success
+        closes it), and from the error when `operation` raises one of `errors`
+        (counted as a failure, or as a success if it is a NotAnOutage). Other errors
+        pass through uncounted.
         """
         # Closed and without failures is every cache hit's case: it makes no other call.
-        if self._opened_at is not None and not self.allow():
+        if self._opened_at is not None and not even_if_open and not self.allow():
             raise CacheUnavailable("circuit open")
         try:
             result = operation(*args)

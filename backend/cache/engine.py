@@ -168,10 +168,10 @@ class ReadThroughCache:
         self._failures = self._failures_repaired = 0
         self._floor_generation = 0
 
-    def _call(self, operation: Callable, *args):
+    def _call(self, operation: Callable, *args, even_if_open=False):
         """Run one store operation behind the breaker; raise CacheUnavailable on failure."""
         try:
-            return self.breaker.call(operation, *args)
+            return self.breaker.call(operation, *args, even_if_open=even_if_open)
         except CacheUnavailable as unavailable:
             self._record_failure()
             error = unavailable.__cause__
@@ -389,11 +389,18 @@ class ReadThroughCache:
         """`invalidate` for each (key_id, version) pair, in batches of INVALIDATION_BATCH."""
         pairs = [(self._key("entry", key_id), version) for key_id, version in versions]
         ttl_ms = _ms(settings.CACHE_TOMBSTONE_TTL)
-        # A failure is recorded by _call; the rest are covered by the generation too.
+        # Sent even while the breaker is open: the store may be back (a failover) while
+        # other processes already serve from it, and until this process's cool-down ends
+        # they would serve what this write replaced. In a real outage a write pays up to
+        # REDIS_TIMEOUT_SECONDS for it. A failure is recorded by _call; the rest of the
+        # batches are covered by the generation too.
         with contextlib.suppress(CacheUnavailable):
             for start in range(0, len(pairs), INVALIDATION_BATCH):
-                self._call(self.store.invalidate, pairs[start : start + INVALIDATION_BATCH], ttl_ms)
-            # A process that only writes from now on must still repair what it lost.
+                batch = pairs[start : start + INVALIDATION_BATCH]
+                self._call(self.store.invalidate, batch, ttl_ms, even_if_open=True)
+        # A process that only writes from now on must still repair what it lost, a batch
+        # just lost included when the store answered it (a changed server).
+        with contextlib.suppress(CacheUnavailable):
             self._repair_if_suspect()
 
     def invalidate_all(self) -> int:
