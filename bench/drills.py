@@ -59,6 +59,9 @@ BREAKER_CLOSES_WITHIN = BREAKER_COOLDOWN + 5
 DATABASE_503_WITHIN_MS = 3000
 DATABASE_BACK_WITHIN = 10
 REPLACEMENT_SERVES_WITHIN = 20  # gunicorn notices at once; Django loads in a second or a few
+# A killed worker's connections close at once, but on a busy machine its peers may see the
+# close a few milliseconds later: a request sent in between was in flight as well.
+CLOSE_SEEN_WITHIN = 0.1
 # Threads held by the slow clients would make others wait toward API_BODY_TIMEOUT_SECONDS.
 SLOW_CLIENT_P99_MS = 2500
 SLOW_CLIENT_ANSWERED_AFTER = 3  # beyond API_BODY_TIMEOUT_SECONDS
@@ -98,6 +101,7 @@ class Drill:
     acknowledged: int = 0
     recovery: str = ""
     failures: list[str] = field(default_factory=list)
+    marks: dict[str, float] = field(default_factory=dict)  # when each phase began
 
     def phase(self, name: str) -> PhaseSummary:
         return summarize(a for a in self.answers if a.phase == name)
@@ -229,8 +233,8 @@ def worker_killed(service: Fleet, load: Load, mode: Mode, drill: Drill) -> None:
     killed = time.monotonic()
     os.kill(worker, signal.SIGKILL)
     wait_until(lambda: gone(worker), 10, step=0.001)
-    dead = load.mark("during")  # the worker's sockets are closed from here on
-    replaced = wait_until(lambda: workers(target.process.pid) - {worker}, REPLACEMENT_SERVES_WITHIN)
+    dead = load.mark("during")
+    refused = connections_refused_until_replaced(target.port, target.process.pid, worker)
     served = wait_until(
         lambda: any(a.server == 0 and a.status == 200 and a.sent >= dead for a in load.answers),
         REPLACEMENT_SERVES_WITHIN,
@@ -240,17 +244,51 @@ def worker_killed(service: Fleet, load: Load, mode: Mode, drill: Drill) -> None:
         None if served is None else dead - killed + served, "the replacement served"
     )
     failed = [a for a in load.answers if a.status is None]
-    in_flight = [a for a in failed if a.server == 0 and a.sent < dead]
-    drill.check(replaced is not None, "gunicorn started no replacement worker")
+    # Sent before the worker's sockets were closed (and seen closed over loopback).
+    in_flight = [
+        a
+        for a in failed
+        if a.server == 0
+        and a.sent < dead + CLOSE_SEEN_WITHIN
+        and a.error != "ConnectionRefusedError"
+    ]
+    drill.check(refused is not None, "gunicorn started no replacement worker")
+    drill.check(
+        not refused,
+        f"task 0 refused {refused} new connections while its worker was replaced "
+        "(nothing listened on its port)",
+    )
     drill.check(served is not None, "the replacement did not serve")
     drill.check(
         len(failed) == len(in_flight),
-        f"{len(failed) - len(in_flight)} requests failed that were not in flight on the worker",
+        f"{len(failed) - len(in_flight)} requests failed that were not in flight on the worker: "
+        + ", ".join(sorted({a.error or "" for a in failed if a not in in_flight})),
     )
     drill.check(
         len(in_flight) <= load.threads,
         f"{len(in_flight)} in-flight failures, more than the load's {load.threads} threads",
     )
+
+
+def connections_refused_until_replaced(port: int, master: int, killed: int) -> int | None:
+    """Connect to the task every few milliseconds from the kill until its replacement worker
+    has been running a moment; how many connections were refused (None: no replacement).
+
+    A task whose listening socket is its master's queues them until a worker accepts.
+    """
+    refused, replaced_at = 0, None
+    deadline = time.monotonic() + REPLACEMENT_SERVES_WITHIN
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except ConnectionRefusedError:
+            refused += 1
+        if replaced_at is None and workers(master) - {killed}:
+            replaced_at = time.monotonic()
+        if replaced_at is not None and time.monotonic() - replaced_at > 0.05:
+            return refused
+        time.sleep(0.002)
+    return None
 
 
 def slow_client(service: Fleet, load: Load, mode: Mode, drill: Drill) -> None:
@@ -344,22 +382,29 @@ def ms(value: float | None) -> str:
 
 # --- Running them -------------------------------------------------------------------------
 
+
+def no_settings(mode: Mode) -> dict:
+    return {}
+
+
+# Each drill: how it injects its fault, and the settings its tasks run with.
 DRILLS = {
-    "Redis stopped, restarted with its old data": (redis_stopped, {}),
-    "Redis paused (SIGSTOP), then resumed": (redis_paused, {}),
-    "Redis failover to a node that missed writes": (redis_failover, {}),
-    "PostgreSQL restarted (immediate shutdown)": (postgres_restarted, {}),
+    "Redis stopped, restarted with its old data": (redis_stopped, no_settings),
+    "Redis paused (SIGSTOP), then resumed": (redis_paused, no_settings),
+    "Redis failover to a node that missed writes": (redis_failover, no_settings),
+    "PostgreSQL restarted (immediate shutdown)": (postgres_restarted, no_settings),
     # One worker per task, so that only the replacement can serve that task afterwards.
-    "gunicorn worker killed (SIGKILL)": (worker_killed, {"WEB_CONCURRENCY": "1"}),
-    "slow clients (a body byte a second)": (slow_client, {}),
+    "gunicorn worker killed (SIGKILL)": (worker_killed, lambda mode: {"WEB_CONCURRENCY": "1"}),
+    "slow clients (a body byte a second)": (
+        slow_client,
+        lambda mode: {"API_BODY_TIMEOUT_SECONDS": str(mode.body_timeout)},
+    ),
 }
 
 
 def run(name: str, source: Template, mode: Mode) -> Drill:
-    inject, env = DRILLS[name]
-    env = {"WEB_CONCURRENCY": str(mode.workers), **env}
-    if inject is slow_client:
-        env = {**env, "API_BODY_TIMEOUT_SECONDS": str(mode.body_timeout)}
+    inject, settings = DRILLS[name]
+    env = {"WEB_CONCURRENCY": str(mode.workers), **settings(mode)}
     drill = Drill(name)
     print(f"drill: {name} ...", flush=True)
     began = time.monotonic()
@@ -374,7 +419,7 @@ def run(name: str, source: Template, mode: Mode) -> Drill:
             max_requests=mode.max_requests,
             max_seconds=mode.max_requests / mode.rate * 2,
         )
-        drill.answers = load.answers  # the drills judge phases while the load runs
+        drill.answers, drill.marks = load.answers, load.marks  # judged while the load runs
         load.phase = "warm-up"
         with load:
             time.sleep(mode.warm_up)
@@ -407,13 +452,23 @@ def judge(drill: Drill, database_drill: bool, kill_drill: bool) -> None:
     if not kill_drill:
         drill.check(everything.failed == 0, f"{everything.failed} requests got no answer")
     drill.check(drill.lost_writes == 0, f"{drill.lost_writes} acknowledged writes lost")
-    drill.check(drill.stale_reads == 0, f"{drill.stale_reads} stale reads")
+    drill.check(drill.stale_reads == 0, f"{drill.stale_reads} stale reads{when_stale(drill)}")
     drill.check(drill.acknowledged > 0, "no write was acknowledged: the load did not run")
     for phase in ("before", "during", "after"):
         drill.check(drill.phase(phase).requests > 0, f"no request in the {phase} phase")
     if database_drill:
         after = drill.phase("after").server_errors
         drill.check(after == 0, f"{after} 5xx answers once both tasks were ready again")
+
+
+def when_stale(drill: Drill) -> str:
+    """When the stale reads were sent, from the end of the fault: evidence for a failure."""
+    stale = sorted(a.sent for a in drill.answers if a.fresh is False)
+    if not stale or "after" not in drill.marks:
+        return ""
+    tasks = ", ".join(str(t) for t in sorted({a.server for a in drill.answers if a.fresh is False}))
+    first, last = (moment - drill.marks["after"] for moment in (stale[0], stale[-1]))
+    return f" (sent {first:+.1f} s to {last:+.1f} s from the fault's end, by task {tasks})"
 
 
 def table(drills: list[Drill]) -> str:
