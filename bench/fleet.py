@@ -325,23 +325,20 @@ class Fleet:
 
 
 def _start_servers(count: int, logs: Path, env: dict) -> list[Server]:
-    """Start `count` servers at once; if one fails, stop the others before raising."""
-    with ThreadPoolExecutor(count) as pool:
-        futures = [
-            pool.submit(Server, output=logs / f"server-{number}.log", **env)
-            for number in range(count)
-        ]
-    started, failure = [], None
-    for future in futures:
-        try:
-            started.append(future.result())
-        except BaseException as error:  # SystemExit included: stop the others first
-            failure = error
-    if failure is not None:
-        for server in started:
-            server.stop()
-        raise failure
-    return started
+    """Start `count` servers at once; on any failure or interrupt, stop every one that started."""
+    pool = ThreadPoolExecutor(count)
+    futures = [
+        pool.submit(Server, output=logs / f"server-{number}.log", **env) for number in range(count)
+    ]
+    try:
+        return [future.result() for future in futures]
+    except BaseException:  # Ctrl-C and SIGTERM included: no server may outlive the drill
+        for future in futures:
+            with contextlib.suppress(BaseException):
+                future.result().stop()  # waits for one still starting
+        raise
+    finally:
+        pool.shutdown(wait=False)
 
 
 @contextlib.contextmanager
