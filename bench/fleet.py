@@ -304,7 +304,6 @@ class Fleet:
     redis: RedisNode
     servers: list[Server]
     token: str
-    items: int
     logs: Path
 
     def rows(self, ids: list[int]) -> dict[int, tuple[int, dict]]:
@@ -363,7 +362,7 @@ def fleet(source: Template, servers: int = 2, **env: str) -> Iterator[Fleet]:
         }
         started = _start_servers(servers, directory, service)
         try:
-            yield Fleet(postgres, redis_node, started, source.token, source.items, directory)
+            yield Fleet(postgres, redis_node, started, source.token, directory)
         finally:
             for server in started:
                 with contextlib.suppress(Exception):
