@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 # make test talks to real servers; override either to point elsewhere.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/items
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+# make drills DRILLS=short: the shorter drills CI runs; DRILLS_ARGS, e.g. --only failover.
+DRILLS ?= full
+SOAK_MINUTES ?= 10
 # Where make run serves; where Debian's Chromium lives (tests/browser/conftest.py looks there).
 RUN_ADDRESS ?= 127.0.0.1:8000
 CHROMIUM ?= /usr/bin/chromium
@@ -20,7 +23,7 @@ SHIPPED_CODE := backend items manage.py gunicorn.conf.py bin/healthcheck
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-chromium run test lint format bench bench-cpu bench-instructions \
-	upgrade-check clean
+	drills soak upgrade-check clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-19s %s\n", $$1, $$2}'
@@ -96,6 +99,13 @@ bench-instructions: install ## Instructions per request under callgrind, repeata
 	@command -v valgrind >/dev/null || { echo "installing valgrind (Debian package)"; \
 		$(APT_INSTALL) valgrind >/dev/null; }
 	$(BIN)/python bench/instructions.py
+
+# Each drill runs its own PostgreSQL (initdb; as root, as the postgres user) and Redis.
+drills: install ## Outage drills against own PostgreSQL and Redis on spare ports (a few minutes)
+	$(BIN)/python -m bench.drills $(if $(filter short,$(DRILLS)),--short) $(DRILLS_ARGS)
+
+soak: install ## 10-minute mixed load recording memory, connections and p99 every minute
+	SOAK_MINUTES=$(SOAK_MINUTES) $(BIN)/python -m bench.soak
 
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

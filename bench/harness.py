@@ -111,23 +111,30 @@ def seed(items: int = ITEMS) -> None:
 class Server:
     """gunicorn serving bench.wsgi with the service's own gunicorn.conf.py."""
 
-    def __init__(self, wsgi: str = "bench.wsgi:application", **env: str):
+    def __init__(
+        self, wsgi: str = "bench.wsgi:application", output: Path | None = None, **env: str
+    ):
+        """`output`: a file for gunicorn's and the service's log lines (else discarded)."""
         self.port = free_port()
         command = [
-            shutil.which("gunicorn") or "gunicorn",
+            # The interpreter's own (a virtualenv's bin/ need not be on PATH), else PATH's.
+            shutil.which("gunicorn", path=str(Path(sys.executable).parent))
+            or shutil.which("gunicorn")
+            or "gunicorn",
             wsgi,
             "--config",
             "gunicorn.conf.py",
             "--bind",
             f"127.0.0.1:{self.port}",
         ]
-        self.process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=service_env(PORT=str(self.port), **env),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        with open(output or os.devnull, "ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=service_env(PORT=str(self.port), **env),
+                stdout=log,
+                stderr=log,
+            )
         self.url = f"http://127.0.0.1:{self.port}"
         self._wait_until_serving()
 

@@ -44,9 +44,7 @@ class CircuitBreaker:
     def is_open(self) -> bool:
         return self._opened_at is not None
 
-    def call(
-        self, operation: Callable, *args, errors: tuple = STORE_ERRORS, even_if_open=False
-    ):
+    def call(self, operation: Callable, *args, errors: tuple = STORE_ERRORS, even_if_open=False):
         """Return `operation(*args)`, recording its success or failure.
 
         Raises CacheUnavailable without calling `operation` while the breaker is
