@@ -78,7 +78,7 @@ lint: install ## ruff lint and format check, bandit, and no missing migration
 	$(BIN)/bandit --configfile pyproject.toml --quiet --recursive $(SHIPPED_CODE)
 	DJANGO_SECRET_KEY=lint DJANGO_ALLOW_NO_DATABASE=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
-bench: install ## Cached vs uncached reads vs the framework floor (needs wrk); Lambda cold and warm cost
+bench: install ## Production-configuration reads, peer caches, more rows, Lambda cost (needs wrk; about 25 min)
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; \
 		$(APT_INSTALL) wrk >/dev/null; }
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.run
