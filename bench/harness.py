@@ -240,9 +240,12 @@ def parse_duration_ms(text: str) -> float:
 
 
 def measured_wrk(meter: CpuMeter, server: "Server", url: str, script, **env: str) -> dict:
-    """A wrk run, with the CPU each process spent per request during it."""
+    """A wrk run, with the CPU each process spent per request during it, and how evenly
+    the workers shared it (`worker_balance`: the least busy worker's CPU over the busiest's)."""
     before = meter.read(server.process.pid)
+    workers_before = workers_cpu_seconds(server.process.pid)
     found = wrk(url, script, **env)
+    workers_after = workers_cpu_seconds(server.process.pid)
     after = meter.read(server.process.pid)
     found["cpu_us"] = {
         name: None
@@ -250,7 +253,20 @@ def measured_wrk(meter: CpuMeter, server: "Server", url: str, script, **env: str
         else (after[name] - before[name]) / found["requests"] * 1e6
         for name in after
     }
+    spent = [
+        workers_after[pid] - workers_before[pid] for pid in workers_after if pid in workers_before
+    ]
+    found["worker_balance"] = min(spent) / max(spent) if len(spent) > 1 and max(spent) else None
     return found
+
+
+def workers_cpu_seconds(master: int) -> dict[int, float]:
+    """Each live worker's CPU seconds, by pid."""
+    spent = {}
+    for pid in children(master):
+        with contextlib.suppress(FileNotFoundError):
+            spent[pid] = cpu_seconds(pid)
+    return spent
 
 
 def wrk(

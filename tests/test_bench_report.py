@@ -3,7 +3,17 @@
 import pytest
 
 from bench.harness import median_run, parse_duration_ms, parse_wrk
-from bench.run import FLOOR, HOT, OUTERMOST, UNCACHED, UNTHROTTLED, ZIPF, report, summary
+from bench.run import (
+    FLOOR,
+    HOT,
+    OUTERMOST,
+    UNCACHED,
+    UNTHROTTLED,
+    ZIPF,
+    balanced_wrk,
+    report,
+    summary,
+)
 
 # What wrk 4.1 printed for bench/reads.lua against a server that answered
 # X-Cache: HIT to most requests and 404 to a few, with the STATUS lines bench/tally.lua adds.
@@ -119,4 +129,34 @@ def test_the_targets_hold_when_the_median_meets_them_and_no_run_falls_10_percent
     assert (
         "| cached / uncached throughput | 2.60 | 2.50 | 2.20 | 2.70 | 2.55 | 2.55 | >= 2.50 | no |"
         in missed
+    )
+
+
+@pytest.mark.parametrize(
+    ("balances", "kept", "reruns"),
+    [
+        ([0.9], 0.9, 0),
+        ([0.1, 0.8], 0.8, 1),
+        ([0.1, 0.2, 0.3, 0.9], 0.3, 2),  # at most two more: the third is kept, and says so
+        ([None], None, 0),  # one worker: nothing to balance
+    ],
+)
+def test_a_round_one_worker_served_alone_is_run_again(monkeypatch, balances, kept, reruns):
+    answers = iter(balances)
+    monkeypatch.setattr(
+        "bench.run.measured_wrk", lambda *args, **env: {"worker_balance": next(answers)}
+    )
+
+    found = balanced_wrk(meter=None, server=type("S", (), {"url": "u"})(), script=None, env={})
+
+    assert (found["worker_balance"], found["reruns"]) == (kept, reruns)
+
+
+def test_the_report_says_which_rows_were_run_again(capsys, results_file):
+    rounds = _rounds()
+    rounds[FLOOR][1]["reruns"] = 2
+    report({name: found[0] for name, found in rounds.items()}, rounds)
+
+    assert f"rounds run again, one worker having taken most connections: {FLOOR} 2" in (
+        capsys.readouterr().out
     )
