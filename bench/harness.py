@@ -36,6 +36,8 @@ DATABASE_URL = os.environ.get(
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 UNREACHED_RATE = "100000000/min"
+# A round in which the least busy worker did less than half the busiest's work is run again.
+BALANCED, RERUNS = 0.5, 2
 
 SEED_SQL = """
 TRUNCATE items_item RESTART IDENTITY;
@@ -258,6 +260,25 @@ def measured_wrk(meter: CpuMeter, server: "Server", url: str, script, **env: str
     ]
     found["worker_balance"] = min(spent) / max(spent) if len(spent) > 1 and max(spent) else None
     return found
+
+
+def balanced_wrk(meter: CpuMeter, server: Server, script, env: dict) -> dict:
+    """A measured wrk run in which both workers served, run again (at most RERUNS times)
+    when one worker took most of wrk's connections.
+
+    The workers share one listening socket (gunicorn.conf.py), and wrk opens its 16
+    connections in one burst: a worker the kernel did not schedule during it gets
+    few, and the row runs at about half its throughput. That is the load generator's
+    doing (a load balancer opens its connections over time), so such a round is run
+    again; `reruns` says how often it was.
+    """
+    reruns = 0
+    while True:
+        found = measured_wrk(meter, server, server.url, script, **env)
+        balance = found["worker_balance"]
+        if balance is None or balance >= BALANCED or reruns == RERUNS:
+            return {**found, "reruns": reruns}
+        reruns += 1
 
 
 def workers_cpu_seconds(master: int) -> dict[int, float]:

@@ -27,11 +27,12 @@ from bench.harness import (
     ITEMS,
     REPEAT,
     ROOT,
+    UNREACHED_RATE,
     ZIPF_S,
     CpuMeter,
     Server,
+    balanced_wrk,
     machine,
-    measured_wrk,
     median_run,
     require_wrk,
     seed,
@@ -44,8 +45,6 @@ STALE_READERS = int(os.environ.get("BENCH_STALE_READERS", "8"))
 STALE_WRITERS = int(os.environ.get("BENCH_STALE_WRITERS", "2"))
 STALE_WRITES = int(os.environ.get("BENCH_STALE_WRITES", "200"))  # per writer and round
 RESULTS = ROOT / "bench" / "results" / "peers.md"
-# A limit no client of the bench reaches: the throttles' bookkeeping is paid, never a 429.
-UNREACHED_RATE = "100000000/min"
 
 
 @dataclass(frozen=True)
@@ -183,9 +182,7 @@ def timed_rounds(servers: dict[Cache, Server]) -> dict[tuple[str, str], list[dic
         print(f"round {round_number + 1}/{REPEAT} ...", flush=True)
         for cache, server in servers.items():
             for scenario, env in SCENARIOS.items():
-                found = measured_wrk(
-                    meter, server, server.url, READS, BENCH_PATH=cache.read_path, **env
-                )
+                found = balanced_wrk(meter, server, READS, {"BENCH_PATH": cache.read_path, **env})
                 runs[cache.name, scenario].append(found)
     return runs
 

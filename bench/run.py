@@ -30,8 +30,8 @@ from bench.harness import (
     ZIPF_S,
     CpuMeter,
     Server,
+    balanced_wrk,
     machine,
-    measured_wrk,
     median_run,
     require_wrk,
     seed,
@@ -39,8 +39,6 @@ from bench.harness import (
 )
 
 RUNS = int(os.environ.get("BENCH_RUNS", "1"))
-# A round in which the least busy worker did less than half the busiest's work is run again.
-BALANCED, RERUNS = 0.5, 2
 RESULTS = ROOT / "bench" / "results" / "run.md"
 HOT = f"cached read, hot ({HOT_IDS:,} ids)"
 UNCACHED = f"uncached read ({HOT_IDS:,} ids, cache disabled)"
@@ -142,25 +140,6 @@ def measure() -> dict[str, list[dict]]:
             for name, (server, env) in rows.items():
                 rounds[name].append(balanced_wrk(meter, server, reads, env))
     return rounds
-
-
-def balanced_wrk(meter: CpuMeter, server: Server, script, env: dict) -> dict:
-    """A measured wrk run in which both workers served, run again (at most RERUNS times)
-    when one worker took most of wrk's connections.
-
-    The workers share one listening socket (gunicorn.conf.py), and wrk opens its 16
-    connections in one burst: a worker the kernel did not schedule during it gets
-    few, and the row runs at about half its throughput. That is the load generator's
-    doing (a load balancer opens its connections over time), so such a round is run
-    again; `reruns` says how often it was.
-    """
-    reruns = 0
-    while True:
-        found = measured_wrk(meter, server, server.url, script, **env)
-        balance = found["worker_balance"]
-        if balance is None or balance >= BALANCED or reruns == RERUNS:
-            return {**found, "reruns": reruns}
-        reruns += 1
 
 
 def per_round(rounds: dict[str, list[dict]], ratio: Ratio) -> str:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.harness import median_run, parse_duration_ms, parse_wrk
+from bench.harness import balanced_wrk, median_run, parse_duration_ms, parse_wrk
 from bench.run import (
     FLOOR,
     HOT,
@@ -10,7 +10,6 @@ from bench.run import (
     UNCACHED,
     UNTHROTTLED,
     ZIPF,
-    balanced_wrk,
     report,
     summary,
 )
@@ -144,7 +143,7 @@ def test_the_targets_hold_when_the_median_meets_them_and_no_run_falls_10_percent
 def test_a_round_one_worker_served_alone_is_run_again(monkeypatch, balances, kept, reruns):
     answers = iter(balances)
     monkeypatch.setattr(
-        "bench.run.measured_wrk", lambda *args, **env: {"worker_balance": next(answers)}
+        "bench.harness.measured_wrk", lambda *args, **env: {"worker_balance": next(answers)}
     )
 
     found = balanced_wrk(meter=None, server=type("S", (), {"url": "u"})(), script=None, env={})
