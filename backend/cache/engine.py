@@ -40,7 +40,13 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import caches
 
-from backend.cache.breaker import STORE_ERRORS, CacheUnavailable, CircuitBreaker, redis_breaker
+from backend.cache.breaker import (
+    STORE_ERRORS,
+    CacheUnavailable,
+    CircuitBreaker,
+    NotAnOutage,
+    redis_breaker,
+)
 from backend.cache.entries import Counter, Entry, Stored
 from backend.cache.local_store import LocalStore
 from backend.cache.redis_store import RedisStore, ServerChanged
@@ -394,10 +400,13 @@ class ReadThroughCache:
         # they would serve what this write replaced. In a real outage a write pays up to
         # REDIS_TIMEOUT_SECONDS for it. A failure is recorded by _call; the rest of the
         # batches are covered by the generation too.
-        with contextlib.suppress(CacheUnavailable):
+        try:
             for start in range(0, len(pairs), INVALIDATION_BATCH):
                 batch = pairs[start : start + INVALIDATION_BATCH]
                 self._call(self.store.invalidate, batch, ttl_ms, even_if_open=True)
+        except CacheUnavailable as unavailable:
+            if not isinstance(unavailable.__cause__, NotAnOutage):
+                return  # the store is away: a repair now would only wait for it again
         # A process that only writes from now on must still repair what it lost, a batch
         # just lost included when the store answered it (a changed server).
         with contextlib.suppress(CacheUnavailable):
