@@ -27,7 +27,6 @@ from bench.harness import (
     ITEMS,
     REPEAT,
     ROOT,
-    UNREACHED_RATE,
     ZIPF_S,
     CpuMeter,
     Server,
@@ -99,8 +98,6 @@ def start(cache: Cache) -> Server | str:
         return Server(
             "backend.wsgi:application",
             DJANGO_SETTINGS_MODULE=cache.settings,
-            API_THROTTLE_ANON_RATE=UNREACHED_RATE,
-            API_THROTTLE_USER_RATE=UNREACHED_RATE,
         )
     except SystemExit as error:
         return f"does not start ({error}); {pinned()}"

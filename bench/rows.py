@@ -41,8 +41,6 @@ from bench.rows_setup import (
     write_etags,
 )
 
-UNREACHED_RATE = "100000000/min"
-SERVER_ENV = {"API_THROTTLE_ANON_RATE": UNREACHED_RATE, "API_THROTTLE_USER_RATE": UNREACHED_RATE}
 LIST_PAGES = int(os.environ.get("BENCH_LIST_PAGES", "50"))
 # Items seeded for each delete run to take; past them a delete is a 404.
 DELETE_IDS = int(os.environ.get("BENCH_DELETE_IDS", "30000"))
@@ -219,7 +217,7 @@ def main() -> None:
     require_wrk()
     seed()
     token = bench_token()
-    with tempfile.TemporaryDirectory() as scratch, Server(**SERVER_ENV) as server:
+    with tempfile.TemporaryDirectory() as scratch, Server() as server:
         rows = define_rows(server, token, Path(scratch))
         loaded = [row for row in rows if row.load]
         server.warm(HOT_IDS)
@@ -233,7 +231,7 @@ def main() -> None:
         memory = [resident_mib(pid) for pid in children(server.process.pid)]
     # The server's settings, but for logs and metrics, which would write to this table's
     # stdout and make no query or round trip of their own.
-    os.environ.update(service_env(**SERVER_ENV, LOG_LEVEL="ERROR", METRICS_ENABLED="false"))
+    os.environ.update(service_env(LOG_LEVEL="ERROR", METRICS_ENABLED="false"))
     counts = {row.name: row.sender and per_request(row.sender()) for row in rows}
     restore_items()
     results = {name: median_run(found) for name, found in runs.items()}

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 
 from bench.harness import Server
-from bench.peers import CACHES, UNREACHED_RATE, report
+from bench.peers import CACHES, report
 from bench.stale_reads import HttpItems, run_load
 from tests.factories import ItemFactory
 from tests.test_container import postgres_url
@@ -75,8 +75,6 @@ def serve(monkeypatch, django_db_setup):
             DJANGO_SETTINGS_MODULE=settings,
             DATABASE_URL=postgres_url(connection.settings_dict),
             REDIS_URL=os.environ["REDIS_URL"],
-            API_THROTTLE_ANON_RATE=UNREACHED_RATE,
-            API_THROTTLE_USER_RATE=UNREACHED_RATE,
         )
         started.append(server)
         return server
