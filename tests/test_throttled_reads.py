@@ -111,6 +111,27 @@ def test_the_shortcut_counts_in_the_throttles_own_counter_and_window(
     assert 0 < client.pttl(key) <= 61_000
 
 
+def test_a_counter_keeps_its_expiry_and_one_without_an_expiry_gets_it(
+    api_client, item, anon_rate, monkeypatch
+):
+    anon_rate("100/min")
+    now = 6_000_030.0
+    monkeypatch.setattr(AnonRateThrottle, "timer", staticmethod(lambda: now))
+    key = caches["throttle"].make_key(f"throttle_anon_127.0.0.1:{int(now // 60)}")
+    client = redis.Redis.from_url(caches["throttle"]._server)
+    api_client.get(detail(item.pk))  # fill the cache
+
+    client.set(key, 5, px=30_000)  # a counter with its expiry
+    api_client.get(detail(item.pk))
+    kept = client.pttl(key)
+    client.set(key, 7)  # a counter without one, as a write cut short could leave it
+    api_client.get(detail(item.pk))
+
+    assert 0 < kept <= 30_000
+    assert client.get(key) == b"8"
+    assert 30_000 < client.pttl(key) <= 61_000
+
+
 def test_a_new_window_brings_a_fresh_budget(api_client, item, anon_rate, monkeypatch):
     anon_rate("2/min")
     now = [6_000_000.0]
