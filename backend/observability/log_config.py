@@ -18,7 +18,7 @@ NEVER_LOGGED = ("request", "server_time")
 def json_formatter() -> dict:
     """The dictConfig entry of the JSON formatter."""
     return {
-        "()": "pythonjsonlogger.json.JsonFormatter",
+        "()": "pythonjsonlogger.orjson.OrjsonFormatter",
         "fmt": "{levelname}{name}{message}{request_id}",
         "style": "{",
         "timestamp": True,
