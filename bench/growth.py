@@ -11,8 +11,10 @@ every request) and drives it with wrk through bench/reads.lua:
 - a list page ordered by a field other than id and filtered, a page among the first 50.
 
 Within a size the scenarios run BENCH_REPEAT times, interleaved, and the run with the
-median throughput is reported. The table goes to stdout and bench/results/growth.md, the
-p99 of each request type against the table's size to docs/plots/growth.png.
+median throughput is reported; a round in which one worker took most of wrk's connections
+is run again, at most twice (`balanced_wrk`), and the report says how often. The table
+goes to stdout and bench/results/growth.md, the p99 of each request type against the
+table's size to docs/plots/growth.png.
 """
 
 import contextlib
@@ -32,7 +34,9 @@ from bench.harness import (
     REPEAT,
     ROOT,
     ZIPF_S,
+    CpuMeter,
     Server,
+    balanced_wrk,
     machine,
     median_run,
     require_wrk,
@@ -120,11 +124,14 @@ def measure(rows: int) -> dict[str, list[dict]]:
         }
         for server, env in plan.values():  # warm-up, not reported
             wrk(servers[server].url, reads, duration="3s", timeout=WRK_TIMEOUT, **env)
+        meter = CpuMeter()
         runs = {name: [] for name in plan}
         for round_number in range(REPEAT):
             print(f"{rows:,} rows: round {round_number + 1}/{REPEAT} ...", flush=True)
             for name, (server, env) in plan.items():
-                runs[name].append(wrk(servers[server].url, reads, timeout=WRK_TIMEOUT, **env))
+                runs[name].append(
+                    balanced_wrk(meter, servers[server], reads, env, timeout=WRK_TIMEOUT)
+                )
     return runs
 
 
@@ -181,20 +188,37 @@ def plot(results: dict[int, dict[str, dict]], path: Path) -> None:
     plt.close(figure)
 
 
-def report(results: dict[int, dict[str, dict]]) -> str:
+def rerun_line(reruns: dict[int, int]) -> list[str]:
+    """How many rounds each size ran again (none: no line)."""
+    if not any(reruns.values()):
+        return []
+    again = ", ".join(f"{rows:,} rows {count}" for rows, count in reruns.items() if count)
+    return [f"- rounds run again, one worker having taken most connections: {again}"]
+
+
+def report(results: dict[int, dict[str, dict]], reruns: dict[int, int]) -> str:
     return "\n".join(
-        [f"Machine: {machine()}", "", render_table(results), "", *growth_lines(results)]
+        [
+            f"Machine: {machine()}",
+            "",
+            render_table(results),
+            "",
+            *growth_lines(results),
+            *rerun_line(reruns),
+        ]
     )
 
 
 def main() -> None:
     require_wrk()
     sizes = parse_sizes(os.environ.get("BENCH_GROWTH_SIZES", DEFAULT_SIZES))
-    results = {}
+    results, reruns = {}, {}
     for rows in sizes:
         prepare(rows)
-        results[rows] = {name: median_run(runs) for name, runs in measure(rows).items()}
-    text = report(results)
+        measured = measure(rows)
+        results[rows] = {name: median_run(runs) for name, runs in measured.items()}
+        reruns[rows] = sum(run["reruns"] for runs in measured.values() for run in runs)
+    text = report(results, reruns)
     print()
     print(text)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -241,12 +241,14 @@ def parse_duration_ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def measured_wrk(meter: CpuMeter, server: "Server", url: str, script, **env: str) -> dict:
+def measured_wrk(
+    meter: CpuMeter, server: "Server", url: str, script, timeout: str | None = None, **env: str
+) -> dict:
     """A wrk run, with the CPU each process spent per request during it, and how evenly
     the workers shared it (`worker_balance`: the least busy worker's CPU over the busiest's)."""
     before = meter.read(server.process.pid)
     workers_before = workers_cpu_seconds(server.process.pid)
-    found = wrk(url, script, **env)
+    found = wrk(url, script, timeout=timeout, **env)
     workers_after = workers_cpu_seconds(server.process.pid)
     after = meter.read(server.process.pid)
     found["cpu_us"] = {
@@ -262,7 +264,9 @@ def measured_wrk(meter: CpuMeter, server: "Server", url: str, script, **env: str
     return found
 
 
-def balanced_wrk(meter: CpuMeter, server: Server, script, env: dict) -> dict:
+def balanced_wrk(
+    meter: CpuMeter, server: Server, script, env: dict, timeout: str | None = None
+) -> dict:
     """A measured wrk run in which both workers served, run again (at most RERUNS times)
     when one worker took most of wrk's connections.
 
@@ -274,7 +278,7 @@ def balanced_wrk(meter: CpuMeter, server: Server, script, env: dict) -> dict:
     """
     reruns = 0
     while True:
-        found = measured_wrk(meter, server, server.url, script, **env)
+        found = measured_wrk(meter, server, server.url, script, timeout, **env)
         balance = found["worker_balance"]
         if balance is None or balance >= BALANCED or reruns == RERUNS:
             return {**found, "reruns": reruns}

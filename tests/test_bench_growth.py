@@ -14,6 +14,7 @@ from bench.growth import (
     parse_sizes,
     plot,
     render_table,
+    rerun_line,
     scenarios,
 )
 from tests.test_bench_report import WRK_OUTPUT
@@ -97,6 +98,13 @@ def test_growth_lines_compare_the_largest_size_with_the_smallest():
     assert f"- {LIST_PAGE}: p99 30.00x, requests/s 0.05x from 10,000 to 1,000,000 rows" in lines
     assert f"- {UNCACHED_READ}: p99 1.00x, requests/s 1.00x from 10,000 to 1,000,000 rows" in lines
     assert growth_lines({10_000: RESULTS[10_000]}) == []
+
+
+def test_rerun_line_names_the_sizes_whose_rounds_ran_again():
+    assert rerun_line({10_000: 0, 1_000_000: 2}) == [
+        "- rounds run again, one worker having taken most connections: 1,000,000 rows 2"
+    ]
+    assert rerun_line({10_000: 0, 1_000_000: 0}) == []
 
 
 def test_plot_writes_a_png(tmp_path):
