@@ -15,7 +15,7 @@ from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from backend.connections import caches_config, database_config
-from backend.observability.log_config import logging_config
+from backend.observability.log_config import logging_config, skip_unlogged_record_fields
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -340,6 +340,7 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = logging_config(LOG_LEVEL)
+skip_unlogged_record_fields()
 # django-axes announces its configuration at INFO on every start, each command's too.
 LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}
 

@@ -133,6 +133,18 @@ def test_one_access_line_per_request_with_every_field(api_client, item, json_log
     }
 
 
+def test_records_skip_the_fields_no_line_carries(caplog):
+    with caplog.at_level(logging.INFO, logger="backend.access"):
+        logging.getLogger("backend.access").info("a line")
+
+    [record] = caplog.records
+    assert (record.funcName, record.threadName, record.processName) == (
+        "(unknown function)",
+        None,
+        None,
+    )
+
+
 def test_the_access_line_names_the_authenticated_user(auth_client, user, json_log):
     auth_client.post("/api/items/", {"name": "Lamp", "price": "1.00"}, format="json")
 
