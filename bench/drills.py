@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.fleet import Fleet, Template, fleet, stop_on_sigterm, template, workers
-from bench.harness import ROOT
+from bench.harness import ROOT, publish
 from bench.load import (
     Answer,
     Load,
@@ -522,10 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     with template(mode.items) as source:
         drills = [run(name, source, mode) for name in names]
     text = report(drills, mode, time.monotonic() - started)
-    print()
-    print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text + "\n")
+    publish(text, RESULTS)
     return 0 if all(drill.passed for drill in drills) else 1
 
 

@@ -39,6 +39,7 @@ from bench.harness import (
     balanced_wrk,
     machine,
     median_run,
+    publish,
     require_wrk,
     seed,
     wrk,
@@ -219,10 +220,7 @@ def main() -> None:
         results[rows] = {name: median_run(runs) for name, runs in measured.items()}
         reruns[rows] = sum(run["reruns"] for runs in measured.values() for run in runs)
     text = report(results, reruns)
-    print()
-    print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text + "\n")
+    publish(text, RESULTS)
     plot(results, PLOT)
     print(f"\nwrote {RESULTS.relative_to(ROOT)} and {PLOT.relative_to(ROOT)}")
 

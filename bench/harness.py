@@ -294,6 +294,14 @@ def workers_cpu_seconds(master: int) -> dict[int, float]:
     return spent
 
 
+def publish(text: str, path: Path) -> None:
+    """Print a bench's report and write it to `path` (under bench/results/, git-ignored)."""
+    print()
+    print(text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.rstrip("\n") + "\n")
+
+
 def wrk(
     url: str,
     script: Path | None = None,

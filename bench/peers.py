@@ -33,6 +33,7 @@ from bench.harness import (
     balanced_wrk,
     machine,
     median_run,
+    publish,
     require_wrk,
     seed,
     wrk,
@@ -162,9 +163,7 @@ def main() -> None:
     }
     unavailable = {name: why for name, why in started.items() if not isinstance(why, Server)}
     lines = report(results, unavailable, runs)
-    print("\n".join(lines))
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text("\n".join(lines) + "\n")
+    publish("\n".join(lines), RESULTS)
 
 
 def timed_rounds(servers: dict[Cache, Server]) -> dict[tuple[str, str], list[dict]]:

@@ -26,6 +26,7 @@ from bench.harness import (
     children,
     machine,
     median_run,
+    publish,
     require_wrk,
     resident_mib,
     seed,
@@ -236,9 +237,7 @@ def main() -> None:
     restore_items()
     results = {name: median_run(found) for name, found in runs.items()}
     table = render(rows, results, counts, memory, machine())
-    print(table)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(table)
+    publish(table, RESULTS)
 
 
 def render(

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.fleet import Fleet, fleet, stop_on_sigterm, template, workers
-from bench.harness import ROOT
+from bench.harness import ROOT, publish
 from bench.load import Load, Mix, summarize
 
 MINUTES = int(os.environ.get("SOAK_MINUTES", "10"))
@@ -189,10 +189,7 @@ def main() -> int:
             "Result: " + ("pass" if not failures else "FAIL: " + ", ".join(failures)),
         ]
     )
-    print()
-    print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text + "\n")
+    publish(text, RESULTS)
     plot(samples, PLOT)
     print(f"plot: {PLOT.relative_to(ROOT)}")
     return 1 if failures else 0

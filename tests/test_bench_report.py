@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.harness import balanced_wrk, median_run, parse_duration_ms, parse_wrk
+from bench.harness import balanced_wrk, median_run, parse_duration_ms, parse_wrk, publish
 from bench.run import (
     FLOOR,
     HOT,
@@ -159,3 +159,12 @@ def test_the_report_says_which_rows_were_run_again(capsys, results_file):
     assert f"rounds run again, one worker having taken most connections: {FLOOR} 2" in (
         capsys.readouterr().out
     )
+
+
+def test_publish_prints_the_report_and_writes_it_with_one_final_newline(tmp_path, capsys):
+    path = tmp_path / "results" / "x.md"
+
+    publish("| a |\n", path)
+
+    assert path.read_text() == "| a |\n"
+    assert capsys.readouterr().out == "\n| a |\n\n"
