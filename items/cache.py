@@ -49,8 +49,8 @@ def _unpack(entry: Entry) -> CachedItem | None:
 
 def read_item(item_id: int) -> tuple[CachedItem | None, str]:
     """The item as stored (None when there is no such item) and the cache status."""
-    read = item_cache.get_or_fill(item_id, lambda: _load(item_id))
-    return _unpack(read.entry), read.status
+    cached, status, _ = read_item_and_count(item_id, ())
+    return cached, status
 
 
 def read_item_and_count(
@@ -58,8 +58,9 @@ def read_item_and_count(
 ) -> tuple[CachedItem | None, str, tuple[int, ...] | None]:
     """`read_item`, with `counters` counted in its first round trip: also their counts.
 
-    The counts are None when the cache could not be reached, which counted nothing.
-    Raises LimitExceeded, before loading anything, when a count is past its limit.
+    The counts are None without counters, or when the cache could not be reached,
+    which counted nothing. Raises LimitExceeded, before loading anything, when a
+    count is past its limit.
     """
     read = item_cache.get_or_fill(item_id, lambda: _load(item_id), counters)
     return _unpack(read.entry), read.status, read.counts

@@ -180,14 +180,13 @@ class ItemViewSet(viewsets.ModelViewSet):
         if counters is None:
             if not all(t.allow_request(self.request, self) for t in throttles):
                 return None
-            return read_item(item_id)
-        if not counters:  # no throttle limits this request
-            return read_item(item_id)
+            counters = ()
         try:
             cached, cache_status, counts = read_item_and_count(item_id, counters)
         except LimitExceeded:
             return None
-        counted_by_read(counts is not None)
+        if counters:
+            counted_by_read(counts is not None)
         return cached, cache_status
 
     def _drf_headers(self) -> dict:
