@@ -76,7 +76,7 @@ class RedisStore:
         Each counter is `INCR key` then `PEXPIRE key ttl NX` (Redis 7.0+): a new counter
         gets its lifetime, an existing one keeps its expiry, and one that expires between
         the two is not created again. An integer, as django-redis's `incr` and `get` of the
-        same key read and write it. Plain commands, not a script: running a script cost
+        same key read and write it. Plain commands, not a script: running a script costs
         Redis about half as much again as the rest of the round trip (docs/caching.md).
         """
         counting = b"".join(
