@@ -170,25 +170,78 @@ class Item(models.Model):
     def save(self, *args, **kwargs) -> None:
         """Insert with version 1, or update with version + 1.
 
-        An update locks the row, so two concurrent saves produce two distinct
-        versions. An instance built with an explicit pk may update an existing row
-        (Django tries an UPDATE first), so it is versioned from that row too.
+        A loaded item is written in one statement that compares and sets its version
+        (`UPDATE ... SET version = read + 1 WHERE id = ... AND version = read`). If another
+        write committed since this instance was read, the row is locked and read again and
+        this write takes the next version after that one: the last writer wins, and no two
+        writes share a version. With `update_fields`, the fields it leaves alone are read
+        again too, so the instance shows the row as written.
+
+        An instance built with an explicit pk may update an existing row (Django tries
+        an UPDATE first), so it locks that row and is versioned from it.
         Lost-update protection (If-Match) is `items.conditional.write_guard`.
         """
-        if self._state.adding and self.pk is None:
+        if (update_fields := kwargs.get("update_fields")) is not None:
+            kwargs["update_fields"] = {*update_fields, "version", "updated_at"}
+        if not self._state.adding:
+            self._version_read, self.version = self.version, self.version + 1
+            try:
+                super().save(*args, **kwargs)
+            finally:
+                del self._version_read
+            return
+        if self.pk is None:
             self.version = 1
             super().save(*args, **kwargs)
             return
         with transaction.atomic(using=kwargs.get("using")):
             locked = Item.objects.select_for_update().filter(pk=self.pk)
             current = locked.values_list("version", flat=True).first()
-            if current is None and not self._state.adding:
-                raise Item.DoesNotExist("deleted since it was read")  # not recreated
             self.version = 1 if current is None else current + 1
-            if (update_fields := kwargs.get("update_fields")) is not None:
-                kwargs["update_fields"] = {*update_fields, "version", "updated_at"}
-            elif current is None:
+            if current is None and update_fields is None:
                 # Nothing to lock: a row inserted meanwhile must fail this save, not
                 # be overwritten at the same version 1.
                 kwargs["force_insert"] = True
             super().save(*args, **kwargs)
+
+    def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):
+        """Django's UPDATE of a loaded item, as a compare-and-set on its version (`save`)."""
+        version_read = getattr(self, "_version_read", None)
+        if version_read is None:
+            return super()._do_update(base_qs, using, pk_val, values, update_fields, forced_update)
+        compared = base_qs.filter(version=version_read)
+        if super()._do_update(compared, using, pk_val, values, update_fields, forced_update):
+            return True
+        with transaction.atomic(using=using, savepoint=False):
+            self._read_locked(using, update_fields)
+            values = [
+                (field, model, self.version if field.attname == "version" else value)
+                for field, model, value in values
+            ]
+            return super()._do_update(base_qs, using, pk_val, values, update_fields, forced_update)
+
+    def _read_locked(self, using: str, update_fields) -> None:
+        """Lock the row; take its version + 1 and the fields this save does not write.
+
+        Raises DoesNotExist when the row was deleted since the instance was read: a
+        save does not bring it back. Like any error inside Django's save, it leaves an
+        enclosing atomic block to be rolled back.
+        """
+        unwritten = set()
+        if update_fields is not None:
+            unwritten = {
+                field.attname
+                for field in self._meta.concrete_fields
+                if not field.primary_key
+                and field.name not in update_fields
+                and field.attname not in update_fields
+            }
+        try:
+            self.refresh_from_db(
+                using=using,
+                fields=[*unwritten, "version"],
+                from_queryset=Item._base_manager.select_for_update(),
+            )
+        except Item.DoesNotExist:
+            raise Item.DoesNotExist("deleted since it was read") from None
+        self.version += 1

@@ -1,7 +1,7 @@
 import re
 
 from django.core.validators import RegexValidator
-from django.db import models, transaction
+from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -97,18 +97,19 @@ class ItemSerializer(serializers.ModelSerializer):
         }
 
     def update(self, instance: Item, validated_data: dict) -> Item:
-        """Write the validated fields; a PATCH takes the others from the row as it is now.
+        """Write the validated fields; a PATCH writes only those.
 
-        The view read the item earlier, and `save()` writes every field: a PATCH of
-        one field would put back another client's change to the rest, made since.
-        So the row is locked and read again first, and the response shows exactly
-        the version written.
+        The view read the item earlier; writing every field would put back another
+        client's change to the rest, made since. `Item.save()` reads those fields
+        again when the row changed since, so the response shows exactly the version
+        written.
         """
         if not self.partial:
             return super().update(instance, validated_data)
-        with transaction.atomic():
-            instance.refresh_from_db(from_queryset=Item.objects.select_for_update())
-            return super().update(instance, validated_data)
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+        instance.save(update_fields=list(validated_data))
+        return instance
 
 
 class ItemReplaceSerializer(ItemSerializer):

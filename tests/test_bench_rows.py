@@ -45,6 +45,21 @@ def test_a_miss_is_one_query_and_three_round_trips(stored_item, throttle_off):
     assert (counter.sql, counter.redis) == (1, 3)
 
 
+def test_an_update_is_the_token_the_read_and_one_compare_and_set(stored_item, stored_token):
+    from backend.wsgi import application
+
+    def patch():
+        return wsgi_request(
+            application,
+            "PATCH",
+            f"/api/items/{stored_item.pk}/",
+            body=b'{"quantity": 7}',
+            headers={"HTTP_AUTHORIZATION": f"Token {stored_token}"},
+        )
+
+    assert per_request(patch).sql == 3
+
+
 def test_a_pipeline_is_one_round_trip(db):
     redis = get_redis_connection()
     redis.ping()

@@ -3,7 +3,8 @@
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from items.models import Item, ItemQuerySet, items_bulk_changed
 from tests.factories import ItemFactory
@@ -33,6 +34,32 @@ def test_a_save_from_a_stale_copy_still_gets_a_fresh_version():
     stale.save()
 
     assert stale.version == 3
+
+
+def test_a_save_of_an_item_unchanged_since_it_was_read_is_one_statement():
+    item = ItemFactory()
+
+    with CaptureQueriesContext(connection) as queries:
+        item.save()
+
+    [update] = [query["sql"] for query in queries.captured_queries]
+    assert update.startswith("UPDATE")
+    assert '"items_item"."version" = 1' in update
+    assert item.version == 2
+
+
+def test_a_partial_save_from_a_stale_copy_shows_what_the_other_write_changed():
+    item = ItemFactory(description="first")
+    stale = Item.objects.get(pk=item.pk)
+    item.description = "changed since"
+    item.save()
+
+    stale.quantity = 9
+    stale.save(update_fields=["quantity"])
+
+    assert (stale.description, stale.quantity, stale.version) == ("changed since", 9, 3)
+    row = Item.objects.values_list("description", "quantity", "version").get(pk=item.pk)
+    assert row == ("changed since", 9, 3)
 
 
 def test_a_new_instance_with_an_existing_pk_versions_from_that_row():
@@ -66,7 +93,7 @@ def test_a_loaded_item_deleted_since_is_not_saved_back():
     item = ItemFactory()
     Item.objects.filter(pk=item.pk).delete()
 
-    with pytest.raises(Item.DoesNotExist):
+    with pytest.raises(Item.DoesNotExist), transaction.atomic():
         item.save()
     assert not Item.objects.filter(pk=item.pk).exists()
 
