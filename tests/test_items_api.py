@@ -161,6 +161,14 @@ def test_a_write_to_an_item_deleted_after_it_was_read_is_404(
     assert not Item.objects.filter(pk=item.pk).exists()
 
 
+@pytest.mark.parametrize("method", ["get", "patch", "delete"])
+def test_list_parameters_do_not_decide_whether_an_item_is_found(auth_client, item, method):
+    query = "?min_price=99999999.00&search=absent&ordering=-price"
+    response = getattr(auth_client, method)(f"{detail_url(item.pk)}{query}", {}, format="json")
+
+    assert response.status_code < 300
+
+
 def test_delete_returns_204_and_a_later_get_404(auth_client, item):
     response = auth_client.delete(detail_url(item.pk))
 
