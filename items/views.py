@@ -99,10 +99,10 @@ class ItemViewSet(viewsets.ModelViewSet):
     def filter_queryset(self, queryset):
         """Filters, search and ordering shape the list; one item is found by its id alone.
 
-        DRF applies them to an item's route too: there a FilterSet and its form cost
-        a write about 240 µs of CPU (8 %), and a parameter could make a write answer
-        404 for an item that a read, served from the cache, finds. The OpenAPI
-        description lists them on the list only.
+        DRF applies them to an item's route too, where every write would build a
+        FilterSet and its form, and a parameter could make a write answer 404 for an
+        item that a read, served from the cache, finds. The OpenAPI description lists
+        them on the list only.
         """
         if self.action != "list":
             return queryset
