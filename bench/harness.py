@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -168,6 +169,8 @@ class Server:
 
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+# What reading /proc/<pid>/ raises for a process that exited: before the open, or during the read.
+PROCESS_GONE = (FileNotFoundError, ProcessLookupError)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -182,7 +185,7 @@ def tree_cpu_seconds(pid: int) -> float:
     total = cpu_seconds(pid)
     for child in children(pid):
         # One that exited just now is counted once its parent has waited for it.
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(*PROCESS_GONE):
             total += cpu_seconds(child)
     return total
 
@@ -267,8 +270,13 @@ def measured_wrk(
 def balanced_wrk(
     meter: CpuMeter, server: Server, script, env: dict, timeout: str | None = None
 ) -> dict:
-    """A measured wrk run in which both workers served, run again (at most RERUNS times)
-    when one worker took most of wrk's connections.
+    """A measured wrk run in which both workers served (`balanced`)."""
+    return balanced(lambda: measured_wrk(meter, server, server.url, script, timeout, **env))
+
+
+def balanced(measure: Callable[[], dict]) -> dict:
+    """`measure()`, a measured wrk run, run again (at most RERUNS times) when one worker
+    took most of wrk's connections.
 
     The workers share one listening socket (gunicorn.conf.py), and wrk opens its 16
     connections in one burst: a worker the kernel did not schedule during it gets
@@ -278,7 +286,7 @@ def balanced_wrk(
     """
     reruns = 0
     while True:
-        found = measured_wrk(meter, server, server.url, script, timeout, **env)
+        found = measure()
         balance = found["worker_balance"]
         if balance is None or balance >= BALANCED or reruns == RERUNS:
             return {**found, "reruns": reruns}
@@ -289,7 +297,7 @@ def workers_cpu_seconds(master: int) -> dict[int, float]:
     """Each live worker's CPU seconds, by pid."""
     spent = {}
     for pid in children(master):
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(*PROCESS_GONE):
             spent[pid] = cpu_seconds(pid)
     return spent
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from bench import harness
 from bench.harness import balanced_wrk, median_run, parse_duration_ms, parse_wrk, publish
 from bench.run import (
     FLOOR,
@@ -168,3 +169,18 @@ def test_publish_prints_the_report_and_writes_it_with_one_final_newline(tmp_path
 
     assert path.read_text() == "| a |\n"
     assert capsys.readouterr().out == "\n| a |\n\n"
+
+
+@pytest.mark.parametrize("gone", [FileNotFoundError, ProcessLookupError])
+def test_a_child_that_exits_while_the_meter_reads_it_is_left_out(monkeypatch, gone):
+    """A PostgreSQL backend whose connection closed can vanish between the listing and the read."""
+
+    def cpu_seconds(pid: int) -> float:
+        if pid == 2:
+            raise gone()
+        return 1.5
+
+    monkeypatch.setattr(harness, "children", lambda pid: [2, 3])
+    monkeypatch.setattr(harness, "cpu_seconds", cpu_seconds)
+
+    assert harness.tree_cpu_seconds(1) == 3.0

@@ -4,7 +4,7 @@ import pytest
 from django_redis import get_redis_connection
 
 from bench.request_counts import Counts, counting, per_request, wsgi_request
-from bench.rows import Row, render, statuses
+from bench.rows import Load, Row, render, statuses
 
 
 @pytest.fixture
@@ -45,19 +45,37 @@ def test_a_miss_is_one_query_and_three_round_trips(stored_item, throttle_off):
     assert (counter.sql, counter.redis) == (1, 3)
 
 
-def test_an_update_is_the_token_the_read_and_one_compare_and_set(stored_item, stored_token):
+@pytest.mark.parametrize(
+    ("conditional", "statements"),
+    [
+        (False, 3),  # the token, the read, the compare-and-set UPDATE
+        (True, 6),  # and If-Match's BEGIN, row lock and COMMIT
+    ],
+)
+def test_an_update_is_the_token_the_read_and_one_compare_and_set(
+    stored_item, stored_token, conditional, statements
+):
     from backend.wsgi import application
+    from items.models import Item
 
     def patch():
-        return wsgi_request(
-            application,
-            "PATCH",
-            f"/api/items/{stored_item.pk}/",
-            body=b'{"quantity": 7}',
-            headers={"HTTP_AUTHORIZATION": f"Token {stored_token}"},
-        )
+        headers = {"HTTP_AUTHORIZATION": f"Token {stored_token}"}
+        if conditional:
+            version = Item.objects.get(pk=stored_item.pk).version
+            headers["HTTP_IF_MATCH"] = f'"{stored_item.pk}-{version}"'
+        with counting() as counter:
+            status, _, _ = wsgi_request(
+                application,
+                "PATCH",
+                f"/api/items/{stored_item.pk}/",
+                body=b'{"quantity": 7}',
+                headers=headers,
+            )
+        assert status == "200 OK"
+        return counter.sql
 
-    assert per_request(patch).sql == 3
+    patch()  # connections open
+    assert patch() == statements
 
 
 def test_a_pipeline_is_one_round_trip(db):
@@ -97,3 +115,26 @@ def test_render_puts_timings_statuses_and_counts_in_one_table():
     assert "| mix | 1,234 | 1.00 | 9.50 | 200: 1,000 | 0 | 72.5% | n/a | n/a |" in table
     assert "| miss | — | — | — | — | — | — | 1 | 3.5 |" in table
     assert table.endswith("(VmRSS, MiB): 88.2, 90.0\n")
+
+
+def test_render_says_which_rows_were_run_again():
+    rows = [Row("delete", None, None)]
+    results = {"delete": {"rps": 1.0, "p50": 1.0, "p99": 1.0, "statuses": {}, "hit_ratio": None}}
+
+    table = render(rows, results, {}, [90.0], "test machine", {"delete": 2, "mix": 0})
+
+    assert table.endswith("one worker having taken most connections: delete 2\n")
+
+
+def test_a_row_run_again_gets_a_fresh_environment_and_its_after_step(monkeypatch):
+    """A delete row's ids are used up by its run: a rerun must reserve new ones."""
+    balances = iter([0.1, 0.9])
+    monkeypatch.setattr(
+        "bench.rows.measured_wrk", lambda *args, **env: {"worker_balance": next(balances), **env}
+    )
+    environments, afters = iter([{"BENCH_FIRST_ID": "1"}, {"BENCH_FIRST_ID": "2"}]), []
+    load = Load("writes.lua", lambda: next(environments), lambda: afters.append(1))
+
+    found = load.run(meter=None, server=type("S", (), {"url": "u"})())
+
+    assert (found["BENCH_FIRST_ID"], found["reruns"], len(afters)) == ("2", 1, 2)
