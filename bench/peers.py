@@ -220,7 +220,8 @@ def report(
         f"Machine: {machine()}",
         "",
         f"Stale-read load: {STALE_READERS} readers, {STALE_WRITERS} writers of "
-        f"{STALE_WRITES} PATCHes each on {STALE_IDS} items, x{REPEAT}.",
+        f"{STALE_WRITES} PATCHes each (every other with If-Match: *) on {STALE_IDS} items, "
+        f"x{REPEAT}.",
         "",
         "| cache | hot requests/s | p50 ms | p99 ms | X-Cache HIT | service CPU µs/request "
         "| Zipf requests/s | p50 ms | p99 ms | X-Cache HIT | non-2xx "
