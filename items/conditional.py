@@ -114,15 +114,18 @@ def check_if_match(request, item) -> None:
 def write_guard(request, item) -> Iterator[None]:
     """Lock the row and hold it through the write when the request carried `If-Match`.
 
-    `check_if_match` judged the version read earlier; a writer that committed since
-    then changed it, and this request then gets 412 with nothing written. Two clients
-    sending the same `If-Match` therefore cannot both succeed.
+    `check_if_match` judged the version read earlier; under the lock `If-Match` is judged
+    again against the row as it is now, so a write committed since that changed the ETag
+    gets this request a 412 with nothing written, and two clients sending the same ETag
+    cannot both succeed. `*` holds while the item exists (RFC 9110, 13.1.1).
     """
-    if "If-Match" not in request.headers:
+    header = request.headers.get("If-Match")
+    if header is None:
         yield
         return
     with transaction.atomic():
         locked = type(item).objects.select_for_update().filter(pk=item.pk)
-        if locked.values_list("version", flat=True).first() != item.version:
+        current = locked.values_list("version", flat=True).first()
+        if current is None or not if_match_passes(header, etag_for(item.pk, current)):
             raise PreconditionFailed()
         yield

@@ -1,7 +1,8 @@
+import contextlib
 from decimal import Decimal
 
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import connections, models, transaction
+from django.db import connections, models, router, transaction
 from django.db.models import F, Q
 from django.dispatch import Signal
 from django.utils import timezone
@@ -183,16 +184,12 @@ class Item(models.Model):
         """
         if (update_fields := kwargs.get("update_fields")) is not None:
             kwargs["update_fields"] = {*update_fields, "version", "updated_at"}
-        if not self._state.adding:
-            self._version_read, self.version = self.version, self.version + 1
-            try:
-                super().save(*args, **kwargs)
-            finally:
-                del self._version_read
-            return
         if self.pk is None:
             self.version = 1
             super().save(*args, **kwargs)
+            return
+        if not self._state.adding:
+            self._save_compared(*args, **kwargs)
             return
         with transaction.atomic(using=kwargs.get("using")):
             locked = Item.objects.select_for_update().filter(pk=self.pk)
@@ -204,6 +201,26 @@ class Item(models.Model):
                 kwargs["force_insert"] = True
             super().save(*args, **kwargs)
 
+    def _save_compared(self, *args, **kwargs) -> None:
+        """Save a loaded item as a compare-and-set on the version it was read at (`save`).
+
+        Inside an atomic block the save gets a savepoint, as before this was one
+        statement: an error it raises (DoesNotExist for a row deleted since it was
+        read) leaves the caller's transaction usable.
+        """
+        version_read = self.version
+        self.__dict__["_version_read"], self.version = version_read, version_read + 1
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        nested = transaction.get_connection(using).in_atomic_block
+        try:
+            with transaction.atomic(using=using) if nested else contextlib.nullcontext():
+                super().save(*args, **kwargs)
+        except BaseException:
+            self.version = version_read  # the next save compares against what was read
+            raise
+        finally:
+            self.__dict__.pop("_version_read", None)
+
     def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):
         """Django's UPDATE of a loaded item, as a compare-and-set on its version (`save`)."""
         version_read = getattr(self, "_version_read", None)
@@ -214,18 +231,16 @@ class Item(models.Model):
             return True
         with transaction.atomic(using=using, savepoint=False):
             self._read_locked(using, update_fields)
-            values = [
-                (field, model, self.version if field.attname == "version" else value)
-                for field, model, value in values
-            ]
+            # Written again after the lock: the new version, and updated_at stamped now,
+            # later than the write this one waited for.
+            values = [(field, model, field.pre_save(self, False)) for field, model, _ in values]
             return super()._do_update(base_qs, using, pk_val, values, update_fields, forced_update)
 
     def _read_locked(self, using: str, update_fields) -> None:
         """Lock the row; take its version + 1 and the fields this save does not write.
 
         Raises DoesNotExist when the row was deleted since the instance was read: a
-        save does not bring it back. Like any error inside Django's save, it leaves an
-        enclosing atomic block to be rolled back.
+        save does not bring it back.
         """
         unwritten = set()
         if update_fields is not None:

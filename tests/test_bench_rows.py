@@ -49,7 +49,7 @@ def test_a_miss_is_one_query_and_three_round_trips(stored_item, throttle_off):
     ("conditional", "statements"),
     [
         (False, 3),  # the token, the read, the compare-and-set UPDATE
-        (True, 6),  # and If-Match's BEGIN, row lock and COMMIT
+        (True, 8),  # and If-Match's BEGIN, row lock, the save's savepoint and COMMIT
     ],
 )
 def test_an_update_is_the_token_the_read_and_one_compare_and_set(

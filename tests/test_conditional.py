@@ -274,3 +274,26 @@ def test_create_needs_no_if_match_when_required(auth_client):
     response = auth_client.post("/api/items/", {"name": "Lamp", "price": "1.00"}, format="json")
 
     assert response.status_code == HTTPStatus.CREATED
+
+
+def test_if_match_any_holds_while_the_item_exists_though_another_write_came_first(
+    auth_client, item, monkeypatch
+):
+    """`*` names no version (RFC 9110, 13.1.1): a write committed since the read passes it."""
+    from items.views import ItemViewSet
+
+    read_item = ItemViewSet.get_object
+
+    def read_then_another_client_writes(view):
+        found = read_item(view)
+        Item.objects.get(pk=found.pk).save()
+        return found
+
+    monkeypatch.setattr(ItemViewSet, "get_object", read_then_another_client_writes)
+
+    response = auth_client.patch(
+        detail_url(item), {"quantity": 9}, format="json", HTTP_IF_MATCH="*"
+    )
+
+    assert response.status_code == HTTPStatus.OK
+    assert response["ETag"] == f'"{item.pk}-3"'

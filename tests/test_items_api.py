@@ -139,12 +139,9 @@ def test_read_only_fields_are_ignored_on_write(auth_client, item):
 
 @pytest.mark.parametrize("method", ["put", "patch"])
 def test_a_write_to_an_item_deleted_after_it_was_read_is_404(
-    auth_client, stored_item, monkeypatch, method
+    auth_client, item, monkeypatch, method
 ):
-    """Committed, as a server commits: the failed save leaves no transaction open."""
     from items.views import ItemViewSet
-
-    item = stored_item
 
     get_object = ItemViewSet.get_object
 

@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.test.utils import CaptureQueriesContext
 
 from items.models import Item, ItemQuerySet, items_bulk_changed
@@ -36,7 +36,10 @@ def test_a_save_from_a_stale_copy_still_gets_a_fresh_version():
     assert stale.version == 3
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_save_of_an_item_unchanged_since_it_was_read_is_one_statement():
+    """In autocommit, as a request without If-Match saves; in an atomic block it gets a
+    savepoint too."""
     item = ItemFactory()
 
     with CaptureQueriesContext(connection) as queries:
@@ -60,6 +63,38 @@ def test_a_partial_save_from_a_stale_copy_shows_what_the_other_write_changed():
     assert (stale.description, stale.quantity, stale.version) == ("changed since", 9, 3)
     row = Item.objects.values_list("description", "quantity", "version").get(pk=item.pk)
     assert row == ("changed since", 9, 3)
+
+
+def test_a_save_that_waited_for_another_write_is_stamped_after_it(monkeypatch):
+    """The compare-and-set loses to a write committed after this save took its time:
+    updated_at is taken again with the new version, so it never goes backwards."""
+    item = ItemFactory()
+    stale = Item.objects.get(pk=item.pk)
+    update = models.Model._do_update
+    other_wrote = []
+
+    def another_write_commits_first(instance, *args):
+        if instance is stale and not other_wrote:
+            item.save()
+            other_wrote.append(item.updated_at)
+        return update(instance, *args)
+
+    monkeypatch.setattr(models.Model, "_do_update", another_write_commits_first)
+    stale.save()
+
+    row = Item.objects.values_list("version", "updated_at").get(pk=item.pk)
+    assert row == (3, stale.updated_at)
+    assert stale.updated_at > other_wrote[0]
+
+
+def test_a_copy_made_by_clearing_the_pk_is_inserted_at_version_1():
+    item = ItemFactory()
+    item.save()
+
+    item.pk = None
+    item.save()
+
+    assert Item.objects.get(pk=item.pk).version == 1
 
 
 def test_a_new_instance_with_an_existing_pk_versions_from_that_row():
@@ -93,8 +128,9 @@ def test_a_loaded_item_deleted_since_is_not_saved_back():
     item = ItemFactory()
     Item.objects.filter(pk=item.pk).delete()
 
-    with pytest.raises(Item.DoesNotExist), transaction.atomic():
+    with pytest.raises(Item.DoesNotExist):
         item.save()
+    assert item.version == 1  # a next save compares against the version it read
     assert not Item.objects.filter(pk=item.pk).exists()
 
 
