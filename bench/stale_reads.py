@@ -16,9 +16,6 @@ from urllib.parse import urlsplit
 
 from bench.consistency import History
 
-# A conditional write that lost its race to another is sent again, at most this often.
-WRITE_ATTEMPTS = 5
-
 Read = Callable[[int], int | None]  # item id -> the version served, None for a 404
 Write = Callable[[int, int], int]  # item id, quantity -> the version the answer carried
 
@@ -91,21 +88,16 @@ class HttpItems:
         An odd quantity's write (every other one of each writer) carries `If-Match: *`,
         so it runs in the transaction that holds the row lock (items.conditional), where
         `post_save` comes before the commit; the others are a single `UPDATE`, where it
-        comes after. A cache is judged under both. A `412` (another write committed
-        between the server's read of the item and its lock) is sent again.
+        comes after. A cache is judged under both.
         """
         path = f"/api/items/{item_id}/"
         headers = {"Authorization": f"Token {self.token}", "Content-Type": "application/json"}
         if quantity % 2:
             headers["If-Match"] = "*"
-        body = json.dumps({"quantity": quantity})
-        for _ in range(WRITE_ATTEMPTS):
-            status, answer = self._request("PATCH", path, body, headers)
-            if status != 412:
-                break
+        status, body = self._request("PATCH", path, json.dumps({"quantity": quantity}), headers)
         if status != 200:
-            raise RuntimeError(f"PATCH {path} answered {status}: {answer[:200]}")
-        return json.loads(answer)["version"]
+            raise RuntimeError(f"PATCH {path} answered {status}: {body[:200]}")
+        return json.loads(body)["version"]
 
     def _request(self, method: str, path: str, body=None, headers=None) -> tuple[int, bytes]:
         connection = getattr(self._local, "connection", None)
