@@ -204,12 +204,12 @@ class Item(models.Model):
     def _save_compared(self, *args, **kwargs) -> None:
         """Save a loaded item as a compare-and-set on the version it was read at (`save`).
 
-        Inside an atomic block the save gets a savepoint, as before this was one
-        statement: an error it raises (DoesNotExist for a row deleted since it was
+        In autocommit that is the one `UPDATE`. Inside an atomic block the save gets a
+        savepoint, so an error it raises (DoesNotExist for a row deleted since it was
         read) leaves the caller's transaction usable.
         """
         version_read = self.version
-        self.__dict__["_version_read"], self.version = version_read, version_read + 1
+        self._version_read, self.version = version_read, version_read + 1
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
         nested = transaction.get_connection(using).in_atomic_block
         try:
@@ -219,7 +219,7 @@ class Item(models.Model):
             self.version = version_read  # the next save compares against what was read
             raise
         finally:
-            self.__dict__.pop("_version_read", None)
+            vars(self).pop("_version_read", None)  # a receiver's nested save may have taken it
 
     def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):
         """Django's UPDATE of a loaded item, as a compare-and-set on its version (`save`)."""
