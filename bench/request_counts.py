@@ -1,10 +1,11 @@
 """SQL queries and Redis round trips one request makes, counted in-process (not timed).
 
 SQL through Django's CaptureQueriesContext on the default database. Redis round trips
-at redis-py's `send_packed_command`, which every command, every pipeline (its commands
-go out in one call) and the cache store's kept-connection exchange
-(backend/cache/redis_store.py `_exchange`) send through once; each send is answered
-before the caller goes on, so one send is one round trip.
+where the commands are sent: redis-py's `send_packed_command`, which every command and
+every pipeline (its commands go out in one call) send through once, and the kept
+connection's own round trip on a plain socket (backend/cache/kept_connection.py
+`_round_trip`). Each send is answered before the caller goes on, so one send is one
+round trip.
 """
 
 import io
@@ -37,7 +38,10 @@ class Counter:
 @contextmanager
 def counting() -> Iterator[Counter]:
     """Count the SQL queries and Redis round trips made inside the block."""
+    from backend.cache.kept_connection import KeptConnection  # (bench/ imports the service late)
+
     send = AbstractConnection.send_packed_command
+    round_trip = KeptConnection._round_trip
     with CaptureQueriesContext(connection) as queries:
         counter = Counter(queries)
 
@@ -45,7 +49,14 @@ def counting() -> Iterator[Counter]:
             counter.redis += 1
             return send(redis_connection, command, check_health)
 
-        with mock.patch.object(AbstractConnection, "send_packed_command", counted_send):
+        def counted_round_trip(kept, sock, request, replies):
+            counter.redis += 1
+            return round_trip(kept, sock, request, replies)
+
+        with (
+            mock.patch.object(AbstractConnection, "send_packed_command", counted_send),
+            mock.patch.object(KeptConnection, "_round_trip", counted_round_trip),
+        ):
             yield counter
 
 

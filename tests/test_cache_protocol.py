@@ -25,6 +25,7 @@ from backend.cache import (
     redis_breaker,
     settle_caches,
 )
+from backend.cache.kept_connection import KeptConnection
 
 
 @pytest.fixture(params=["redis", "local"])
@@ -235,18 +236,18 @@ def test_a_lease_whose_reply_a_reset_connection_lost_is_still_its_takers(monkeyp
     """The commands ran, the connection dropped before their replies, and were sent again."""
     engine = ReadThroughCache(namespace="protocol", store_factory=RedisStore)
     engine.get_or_fill(2, loader(1))  # this thread's connection is now a kept one
-    send_and_read = RedisStore._send_and_read
+    exchange = KeptConnection.exchange
     dropped = []
 
-    def drop_the_first_lease_reply(connection, request, replies):
-        result = send_and_read(connection, request, replies)
+    def drop_the_first_lease_reply(kept, request, replies):
+        result = exchange(kept, request, replies)
         if b"SET" in request and not dropped:
             dropped.append(request)
-            connection.disconnect()
+            kept.disconnect()
             raise RedisConnectionError("Connection closed by server.")
         return result
 
-    monkeypatch.setattr(RedisStore, "_send_and_read", staticmethod(drop_the_first_lease_reply))
+    monkeypatch.setattr(KeptConnection, "exchange", drop_the_first_lease_reply)
     store = RecordingStore(engine.store)
 
     assert beside(engine, store).get_or_fill(1, loader(1)).status == MISS

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from backend.cache.breaker import NotAnOutage
 from backend.cache.entries import Counter, Entry, Stored
+from backend.cache.kept_connection import KeptConnection
 
 LUA_SCRIPTS = Path(__file__).resolve().parent / "lua"
 
@@ -62,7 +63,7 @@ class RedisStore:
         """Return the current generation and the stored record, in one round trip.
 
         This is every cache hit's only Redis call, so it goes over this thread's
-        kept connection (`_thread_connection`) with the commands packed by hiredis:
+        kept connection (`KeptConnection`) with the commands packed by hiredis:
         checking a connection out of redis-py's pool and back, and packing through
         redis-py, cost more CPU than the round trip itself (docs/benchmarks.md).
         """
@@ -139,40 +140,32 @@ class RedisStore:
 
     def _exchange(self, request: bytes, replies: int) -> list:
         """Send pipelined commands on this thread's connection and read their replies."""
-        connection, kept = self._thread_connection()
+        kept, reused = self._thread_connection()
         try:
-            return self._send_and_read(connection, request, replies)
+            return kept.exchange(request, replies)
         except RedisConnectionError:
             # A kept connection may have been closed by the server while this
             # thread was idle (its idle timeout, a failover): try a fresh one once,
             # as redis-py's pool does when it hands out a closed connection.
-            if not kept:
+            if not reused:
                 raise
-        return self._send_and_read(connection, request, replies)
+        return kept.exchange(request, replies)
 
-    @staticmethod
-    def _send_and_read(connection, request: bytes, replies: int) -> list:
-        try:
-            connection.send_packed_command([request], check_health=False)
-            return [connection.read_response() for _ in range(replies)]
-        except BaseException:
-            connection.disconnect()  # its state is unknown: the next use reconnects
-            raise
-
-    def _thread_connection(self):
+    def _thread_connection(self) -> tuple[KeptConnection, bool]:
         """This thread's own connection, and whether it was used before.
 
         Made with the pool's settings (address, TLS, credentials, timeouts) but kept
         outside it, so there is at most one per thread serving requests; the pool
         stays bounded by REDIS_MAX_CONNECTIONS for everything else.
         """
-        connection = getattr(self._kept, "connection", None)
-        if connection is not None and connection.pid == os.getpid():
-            return connection, True
+        kept = getattr(self._kept, "connection", None)
+        if kept is not None and kept.pid == os.getpid():
+            return kept, True
         pool = self._client.connection_pool
-        connection = self._kept.connection = pool.connection_class(**pool.connection_kwargs)
+        connection = pool.connection_class(**pool.connection_kwargs)
         connection.register_connect_callback(self._check_server)
-        return connection, False
+        kept = self._kept.connection = KeptConnection(connection)
+        return kept, False
 
     def _check_server(self, connection) -> None:
         """Raise ServerChanged when a kept connection (re)connects to another server.
