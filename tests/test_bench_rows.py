@@ -138,3 +138,28 @@ def test_a_row_run_again_gets_a_fresh_environment_and_its_after_step(monkeypatch
     found = load.run(meter=None, server=type("S", (), {"url": "u"})())
 
     assert (found["BENCH_FIRST_ID"], found["reruns"], len(afters)) == ("2", 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("query", "round_trips"),
+    [
+        ("", 0),  # the anonymous shortcut: the throttle's counter rides on the given read
+        ("?format=json", 1),  # DRF's path: the throttle counts in a round trip of its own
+    ],
+)
+def test_a_read_with_its_answer_given_does_not_read_the_cache(stored_item, query, round_trips):
+    """What bench/hit_path_cpu.py and bench/instructions.py measure as a hit without Redis."""
+    from backend.wsgi import application
+    from bench.given_read import read_given
+    from items.cache import read_item
+
+    read(stored_item.pk)()
+    answer = read_item(stored_item.pk)
+    path = f"/api/items/{stored_item.pk}/{query}"
+
+    with read_given(lambda item_id: answer), counting() as counter:
+        status, headers, body = wsgi_request(application, "GET", path)
+
+    assert (status, headers["X-Cache"]) == ("200 OK", "HIT")
+    assert body == answer[0].body
+    assert counter.redis == round_trips
