@@ -17,7 +17,7 @@ import pytest
 import redis
 from hiredis import pack_command
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from backend.cache.kept_connection import KeptConnection
@@ -43,13 +43,17 @@ def frozen(process):
     return process
 
 
-def test_a_plain_socket_waits_in_the_kernel_with_the_configured_timeout(kept):
-    assert ping(kept) == [b"PONG", b"kept"]
-
+def assert_waits_in_the_kernel(kept: KeptConnection) -> None:
     sock = kept.connection._sock
     assert sock.gettimeout() is None  # no poll before each send and receive
     for option in (socket.SO_RCVTIMEO, socket.SO_SNDTIMEO):
         assert struct.unpack("ll", sock.getsockopt(socket.SOL_SOCKET, option, 16)) == (0, 200_000)
+
+
+def test_a_plain_socket_waits_in_the_kernel_with_the_configured_timeout(kept):
+    assert ping(kept) == [b"PONG", b"kept"]
+
+    assert_waits_in_the_kernel(kept)
 
 
 def test_a_frozen_server_is_a_timeout_not_a_closed_connection(kept, own_redis):
@@ -84,10 +88,29 @@ def test_an_error_reply_is_raised_after_every_reply_is_read(kept, own_redis):
 
 def test_a_new_socket_after_a_reconnect_is_set_up_again(kept):
     ping(kept)
+    kept._reader.feed(b"+a reply the old socket left unread\r\n")
     kept.disconnect()
 
     assert ping(kept) == [b"PONG", b"kept"]
-    assert kept.connection._sock.gettimeout() is None
+    assert_waits_in_the_kernel(kept)
+
+
+def test_error_replies_raise_redis_pys_own_exception_classes(kept):
+    with pytest.raises(NoScriptError):
+        kept.exchange(pack_command(("EVALSHA", "0" * 40, "0")), 1)
+
+
+def test_push_messages_between_replies_are_not_taken_for_replies(kept, own_redis):
+    """RESP3 (redis-py's default) lets a server push messages (client tracking's
+    invalidations, maintenance notices) onto a connection between its replies."""
+    other = redis.Redis(port=own_redis[1])
+    other.set("tracked", "old")
+    kept.exchange(pack_command(("CLIENT", "TRACKING", "ON")), 1)
+    assert kept.exchange(pack_command(("GET", "tracked")), 1) == [b"old"]
+    other.set("tracked", "new")  # the server pushes an invalidation to the kept connection
+
+    assert ping(kept) == [b"PONG", b"kept"]
+    assert kept.exchange(pack_command(("GET", "tracked")), 1) == [b"new"]
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import struct
 
 import hiredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import InvalidResponse, ResponseError
+from redis.exceptions import InvalidResponse, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 RECEIVE_BYTES = 65536
@@ -21,13 +21,18 @@ class KeptConnection:
     with a Python timeout polls before each of them, two more system calls per hit,
     and two more times the thread lets go of the GIL, which under load another
     thread takes, so the hit waits to get it back. So the socket blocks, and its
-    timeout is the kernel's (SO_SNDTIMEO, SO_RCVTIMEO): the same bound, raised as
-    redis-py's TimeoutError. A TLS socket keeps redis-py's own sends and reads: its
-    reads already try before they poll, and a blocking TLS read would retry past
-    the kernel's timeout.
+    timeout is the kernel's (SO_SNDTIMEO, SO_RCVTIMEO), raised as redis-py's
+    TimeoutError. The kernel's bound is per system call: a signal that interrupts
+    the wait starts it again (CPython retries), where a Python timeout keeps one
+    deadline. A process's signals go to its main thread, which in gunicorn's
+    threaded workers serves no request. A TLS socket keeps redis-py's own sends and
+    reads: its reads already try before they poll, and a blocking TLS read would
+    retry past the kernel's timeout.
 
     redis-py's connect (handshake, AUTH, connect callbacks) runs first, with
-    Python's timeouts; only then does the socket change.
+    Python's timeouts; only then does the socket change. Replies are read as
+    redis-py reads them: error replies become its exception classes, and push
+    messages (RESP3's, which a server may send between replies) are not replies.
     """
 
     def __init__(self, connection):
@@ -62,7 +67,14 @@ class KeptConnection:
         sock = connection._sock
         if sock is not self._socket:
             self._socket = sock
-            self._reader = None if isinstance(sock, ssl.SSLSocket) else _blocking_reader(sock)
+            self._reader = None
+            if not isinstance(sock, ssl.SSLSocket):
+                _wait_in_the_kernel(sock)
+                self._reader = hiredis.Reader(
+                    protocolError=InvalidResponse,
+                    replyError=connection._parser.parse_error,
+                    notEnoughData=_NOT_ENOUGH_DATA,
+                )
         return sock
 
     def _round_trip(self, sock, request: bytes, replies: int) -> list:
@@ -72,6 +84,8 @@ class KeptConnection:
             sock.sendall(request)
             while len(found) < replies:
                 reply = reader.gets()
+                if isinstance(reply, hiredis.PushNotification):
+                    continue
                 if reply is not _NOT_ENOUGH_DATA:
                     found.append(reply)
                     continue
@@ -86,7 +100,7 @@ class KeptConnection:
                 f"Error in a round trip with {self._address()}: {error}"
             ) from error
         for reply in found:
-            if isinstance(reply, ResponseError):
+            if isinstance(reply, RedisError):  # ResponseError, BusyLoadingError...
                 raise reply
         return found
 
@@ -94,8 +108,8 @@ class KeptConnection:
         return self.connection._host_error()
 
 
-def _blocking_reader(sock) -> hiredis.Reader:
-    """Make `sock` block with its Python timeout as the kernel's; a reader for its replies."""
+def _wait_in_the_kernel(sock) -> None:
+    """Make `sock` block, with its Python timeout as the kernel's for each send and receive."""
     timeout = sock.gettimeout()
     if timeout is not None:
         seconds, fraction = divmod(timeout, 1)
@@ -104,6 +118,3 @@ def _blocking_reader(sock) -> hiredis.Reader:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
     sock.settimeout(None)
-    return hiredis.Reader(
-        protocolError=InvalidResponse, replyError=ResponseError, notEnoughData=_NOT_ENOUGH_DATA
-    )
