@@ -24,7 +24,9 @@ from tests.ports import free_port
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def start_redis(port: int, *options: str) -> subprocess.Popen:
+def start_redis(port: int, *options: str, client: redis.Redis | None = None) -> subprocess.Popen:
+    """redis-server on `port`, with `options` after the defaults, once it answers
+    `client` (a plain one on `port` unless given)."""
     process = subprocess.Popen(
         [
             "redis-server",
@@ -40,7 +42,7 @@ def start_redis(port: int, *options: str) -> subprocess.Popen:
         ],
         stdout=subprocess.DEVNULL,
     )
-    client = redis.Redis(port=port)
+    client = client or redis.Redis(port=port)
     for _ in range(100):
         try:
             client.ping()

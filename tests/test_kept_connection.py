@@ -22,6 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from backend.cache.kept_connection import KeptConnection
 from tests.ports import free_port
+from tests.test_cache_outage import start_redis, stop_redis
 
 TIMEOUT = 0.2
 
@@ -127,31 +128,18 @@ def tls_redis(tmp_path):
         capture_output=True,
     )
     port = free_port()
-    process = subprocess.Popen(
-        [
-            *("redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1"),
-            *("--tls-cert-file", str(cert), "--tls-key-file", str(key)),
-            *("--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"),
-            *("--save", "", "--appendonly", "no"),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
     client = redis.Redis(
         host="127.0.0.1", port=port, ssl=True, ssl_ca_certs=str(cert), socket_timeout=1, retry=None
     )
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    else:
-        pytest.fail("the TLS Redis did not start")
+    process = start_redis(
+        port,
+        *("--port", "0", "--tls-port", str(port)),  # TLS only, on the same port
+        *("--tls-cert-file", str(cert), "--tls-key-file", str(key)),
+        *("--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"),
+        client=client,
+    )
     yield process, port, cert
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGCONT)
-        process.terminate()
-        process.wait(10)
+    stop_redis(process)
 
 
 @pytest.fixture
