@@ -162,3 +162,28 @@ def test_over_tls_redis_py_reads_with_its_timeout(kept_tls, tls_redis):
     with pytest.raises(RedisTimeoutError):
         ping(kept_tls)
     assert time.monotonic() - started < 10 * TIMEOUT
+
+
+def test_a_read_that_cannot_connect_tries_once(settings, monkeypatch, own_redis):
+    """A kept connection the server closed while idle is tried again on a fresh one; one
+    that has to connect first is not, so while Redis is down a read costs one connect."""
+    from backend.cache import RedisStore
+    from tests.test_cache_outage import use_redis
+
+    process, port = own_redis
+    use_redis(settings, port)
+    store = RedisStore()
+    store.read("an-entry", "a-generation")  # the kept connection is open
+    process.terminate()
+    process.wait(10)
+    exchanges = []
+    exchange = KeptConnection.exchange
+    monkeypatch.setattr(
+        KeptConnection, "exchange", lambda kept, *args: [exchanges.append(1), exchange(kept, *args)]
+    )
+
+    for tries in (2, 1):  # the open connection, then a fresh one; then only a fresh one
+        exchanges.clear()
+        with pytest.raises(RedisConnectionError):
+            store.read("an-entry", "a-generation")
+        assert len(exchanges) == tries

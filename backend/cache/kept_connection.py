@@ -60,6 +60,11 @@ class KeptConnection:
     def disconnect(self) -> None:
         self.connection.disconnect()
 
+    @property
+    def is_open(self) -> bool:
+        """Whether it holds a socket, which the server may have closed since its last use."""
+        return self.connection._sock is not None
+
     def _connected_socket(self):
         connection = self.connection
         if connection._sock is None:  # redis-py keeps the socket there, and offers no accessor

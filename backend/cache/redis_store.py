@@ -140,19 +140,21 @@ class RedisStore:
 
     def _exchange(self, request: bytes, replies: int) -> list:
         """Send pipelined commands on this thread's connection and read their replies."""
-        kept, reused = self._thread_connection()
+        kept = self._thread_connection()
+        was_open = kept.is_open
         try:
             return kept.exchange(request, replies)
         except RedisConnectionError:
             # A kept connection may have been closed by the server while this
             # thread was idle (its idle timeout, a failover): try a fresh one once,
-            # as redis-py's pool does when it hands out a closed connection.
-            if not reused:
+            # as redis-py's pool does when it hands out a closed connection. One
+            # that had to connect first failed to connect: that is not tried again.
+            if not was_open:
                 raise
         return kept.exchange(request, replies)
 
-    def _thread_connection(self) -> tuple[KeptConnection, bool]:
-        """This thread's own connection, and whether it was used before.
+    def _thread_connection(self) -> KeptConnection:
+        """This thread's own connection.
 
         Made with the pool's settings (address, TLS, credentials, timeouts) but kept
         outside it, so there is at most one per thread serving requests; the pool
@@ -160,12 +162,12 @@ class RedisStore:
         """
         kept = getattr(self._kept, "connection", None)
         if kept is not None and kept.pid == os.getpid():
-            return kept, True
+            return kept
         pool = self._client.connection_pool
         connection = pool.connection_class(**pool.connection_kwargs)
         connection.register_connect_callback(self._check_server)
         kept = self._kept.connection = KeptConnection(connection)
-        return kept, False
+        return kept
 
     def _check_server(self, connection) -> None:
         """Raise ServerChanged when a kept connection (re)connects to another server.
