@@ -37,7 +37,6 @@ class KeptConnection:
 
     def __init__(self, connection):
         self.connection = connection
-        self.pid = connection.pid
         self._socket = None  # the socket the fields below were set up for
         self._reader = None  # None: a TLS socket, read by redis-py
         self._buffer = bytearray(RECEIVE_BYTES)

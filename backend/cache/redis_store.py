@@ -161,7 +161,7 @@ class RedisStore:
         stays bounded by REDIS_MAX_CONNECTIONS for everything else.
         """
         kept = getattr(self._kept, "connection", None)
-        if kept is not None and kept.pid == os.getpid():
+        if kept is not None and kept.connection.pid == os.getpid():
             return kept
         pool = self._client.connection_pool
         connection = pool.connection_class(**pool.connection_kwargs)
