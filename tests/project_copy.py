@@ -26,3 +26,18 @@ def copy_project(destination: Path) -> Path:
 def bare_environment(home: Path) -> dict[str, str]:
     """A new terminal's environment with nothing exported: no setting of the service."""
     return {"PATH": os.environ["PATH"], "HOME": str(home), "LANG": "C.UTF-8"}
+
+
+def environment_without_settings() -> dict[str, str]:
+    """This process's environment without the service's settings, and with `.env` unread.
+
+    For a command that must see only the settings a test gives it: manage.py reads a
+    developer's `.env` unless told not to, and README's PostgreSQL steps put
+    DATABASE_URL there.
+    """
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DB_", "REDIS_", "DATABASE_"))
+    }
+    return {**inherited, "DJANGO_READ_DOT_ENV_FILE": "false"}

@@ -33,6 +33,7 @@ from items.models import Item
 from items.serializers import ItemSerializer
 from tests.factories import UserFactory
 from tests.ports import free_port
+from tests.project_copy import environment_without_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -184,13 +185,8 @@ def app_root(tmp_path_factory) -> Path:
 
 
 def server_environment(production_environment: dict, static_root: Path, **overrides) -> dict:
-    inherited = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DB_", "REDIS_", "DATABASE_"))
-    }
     return {
-        **inherited,
+        **environment_without_settings(),
         **production_environment,
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
         # As the Dockerfile's ENV sets them.

@@ -13,20 +13,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.project_copy import environment_without_settings
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
 
 def run_without_database(environment: dict, *command: str) -> subprocess.CompletedProcess:
     """Run `command` in the project with no database variable but those in `environment`."""
-    inherited = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DB_", "REDIS_", "DATABASE_"))
-    }
     return subprocess.run(
         command,
-        env={**inherited, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", **environment},
+        env={
+            **environment_without_settings(),
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+            **environment,
+        },
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

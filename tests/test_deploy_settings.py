@@ -5,7 +5,6 @@ a Fargate task does.
 """
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -19,6 +18,7 @@ from django.db import connection
 
 from tests.factories import ItemFactory
 from tests.ports import free_port
+from tests.project_copy import environment_without_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # A production task always names its database (settings refuse to start otherwise);
@@ -27,15 +27,9 @@ UNREACHED_DATABASE = {"DATABASE_URL": "postgres://app@db.internal:5432/items"}
 
 
 def run_django(environment: dict, *args: str) -> subprocess.CompletedProcess:
-    inherited = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DB_", "REDIS_", "DATABASE_"))
-    }
     return subprocess.run(
         [sys.executable, *args],
-        # Only `environment`: manage.py would otherwise add a developer's .env beneath it.
-        env={**inherited, "DJANGO_READ_DOT_ENV_FILE": "false", **UNREACHED_DATABASE, **environment},
+        env={**environment_without_settings(), **UNREACHED_DATABASE, **environment},
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
