@@ -1,5 +1,5 @@
 """cfn-lint and checkov, the same offline checks as the Copilot addons, on every
-synthesized template."""
+synthesized template; and CDK's own validation at synthesis."""
 
 import json
 import os
@@ -33,6 +33,14 @@ def test_cfn_lint_finds_nothing(template_file):
     )
 
     assert (result.returncode, result.stdout) == (0, ""), result.stderr
+
+
+def test_synthesis_validation_reports_nothing_unacknowledged(synthesized):
+    """What `make synth` would print as "Template validation found issues"."""
+    report = Path(synthesized.stack.node.root.outdir) / "validation-report.json"
+    plugins = json.loads(report.read_text())["pluginReports"] if report.exists() else []
+
+    assert [v["description"][:120] for p in plugins for v in p["violations"]] == []
 
 
 def test_checkov_fails_nothing_and_every_skip_gives_its_reason(template_file):
