@@ -5,6 +5,8 @@ through the WSGI application to the real PostgreSQL and Redis, with a token so w
 are exercised. Every response must be free of 5xx and conform to the schema.
 """
 
+import warnings
+
 import pytest
 import schemathesis
 from django.core import signals
@@ -35,7 +37,12 @@ config = SchemathesisConfig.from_dict(
         }
     }
 )
-schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application(), config=config)
+with warnings.catch_warnings():
+    # Built as the tests are collected, before the session collects the static files:
+    # whitenoise's notice that STATIC_ROOT does not exist yet. These requests serve none.
+    warnings.filterwarnings("ignore", "No directory at", UserWarning)
+    application = get_wsgi_application()
+schema = schemathesis.openapi.from_wsgi("/api/schema/", application, config=config)
 bounded = settings(
     max_examples=EXAMPLES_PER_OPERATION,
     derandomize=True,
