@@ -228,8 +228,8 @@ def main() -> None:
     print(f"| warm cached read, WSGI application called directly | {wsgi_us:,.0f} µs CPU |")
     print(f"| warm cached read, Lambda handler (payload 2.0 event) | {handler_us:,.0f} µs CPU |")
     print(f"| warm cached read, adapter alone (no EMF write) | {adapter_us:,.0f} µs CPU |")
-    print(f"| handler / WSGI | {handler_us / wsgi_us:.2f}x (+{handler_us - wsgi_us:,.0f} µs) |")
-    print(f"| adapter / WSGI | {adapter_us / wsgi_us:.2f}x (+{adapter_us - wsgi_us:,.0f} µs) |")
+    print(f"| handler / WSGI | {handler_us / wsgi_us:.2f}x ({handler_us - wsgi_us:+,.0f} µs) |")
+    print(f"| adapter / WSGI | {adapter_us / wsgi_us:.2f}x ({adapter_us - wsgi_us:+,.0f} µs) |")
     print(f"| warm cached read, wall time | {warm_ms:,.2f} ms |")
     print(f"| same, first after a pause (connections opened anew) | {after_pause_ms:,.2f} ms |")
 
